@@ -1,0 +1,1 @@
+"""Pure computation, no I/O: pii, toxicity, drift, slo, canary."""

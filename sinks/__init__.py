@@ -1,0 +1,1 @@
+"""I/O adapters: ClickHouse, Slack, PagerDuty, webhooks, rollback signing."""

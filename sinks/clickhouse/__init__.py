@@ -1,0 +1,1 @@
+"""ClickHouse: client factory, migrations, batch writers, query endpoint."""

@@ -1,0 +1,1 @@
+"""Everything that touches Kafka or faust: codecs, DLQ, producer SDK, the monitor worker, agents."""

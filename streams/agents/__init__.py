@@ -1,0 +1,1 @@
+"""faust agents for the low-volume topics (alerts, rollback commands, acks)."""

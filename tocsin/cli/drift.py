@@ -1,0 +1,10 @@
+"""`tocsin` sub-commands for drift (placeholder until implemented)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main app."""
+    return None

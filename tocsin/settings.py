@@ -1,0 +1,197 @@
+"""The one settings model of tocsin (DESIGN.md convention 7).
+
+Values come, highest priority first, from keyword arguments, ``TOCSIN_*`` environment
+variables (nested fields with ``__``, e.g. ``TOCSIN_TOPICS__PARTITIONS=8``), a YAML file
+(``TOCSIN_CONFIG=/path/tocsin.yaml`` or ``$TOCSIN_HOME/tocsin.yaml``), then the defaults
+below. Nothing else in tocsin reads ``os.environ``.
+
+Example
+-------
+>>> s = Settings(home="/tmp/tocsin-doc")
+>>> s.embedded_broker, s.topics.events
+(True, 'tocsin.events.v1')
+>>> str(s.chdb_path)
+'/tmp/tocsin-doc/clickhouse'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+
+class TopicSettings(BaseModel):
+    """Kafka topic names, partitions and retention caps."""
+
+    events: str = "tocsin.events.v1"
+    dlq: str = "tocsin.dlq.v1"
+    alerts: str = "tocsin.alerts.v1"
+    rollback: str = "tocsin.rollback.v1"
+    rollback_acks: str = "tocsin.rollback-acks.v1"
+    state: str = "tocsin.worker-state.v1"
+    partitions: int = Field(4, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    # The embedded broker snapshots its whole state as one JSON file: cap every topic.
+    retention_ms: int = 6 * 3600 * 1000
+    retention_bytes: int = 256 * 1024 * 1024
+    segment_bytes: int = 16 * 1024 * 1024
+
+    def as_dict(self) -> dict[str, str]:
+        """Logical name -> topic name, for status output."""
+        return {
+            "events": self.events,
+            "dlq": self.dlq,
+            "alerts": self.alerts,
+            "rollback": self.rollback,
+            "rollback_acks": self.rollback_acks,
+        }
+
+
+class WorkerSettings(BaseModel):
+    """The monitor worker's batch consumer."""
+
+    count: int = Field(1, ge=1, description="workers started by `tocsin up`")
+    batch_size: int = Field(10_000, ge=1)
+    poll_timeout_s: float = Field(0.5, gt=0)
+    commit_interval_s: float = Field(2.0, ge=0)
+    max_message_bytes: int = Field(1_048_576, ge=1024)
+    dlq_max_ratio: float = Field(0.5, gt=0, le=1, description="stop when more are bad")
+    dlq_min_messages: int = Field(1000, ge=1, description="window before the ratio counts")
+    insert_retry_max_s: float = Field(30.0, gt=0, description="backoff cap")
+    web_port_base: int = Field(0, ge=0, description="0 = pick a free port")
+    group_id: str = "tocsin-monitor"
+
+
+class PiiSettings(BaseModel):
+    """PII detection and redaction (see detectors.pii)."""
+
+    enabled: bool = True
+    entities: list[str] | None = None  # None = all supported
+    allow_list: list[str] = Field(default_factory=list)
+    custom_patterns: dict[str, str] = Field(default_factory=dict)
+    mode: Literal["replace", "hash", "drop"] = "replace"
+    hmac_key: SecretStr = SecretStr("tocsin-default-key-change-me")
+    max_chars: int = 1_000_000
+    store_raw: bool = False  # store unredacted text in ClickHouse only when asked
+
+
+class ToxicitySettings(BaseModel):
+    """Toxicity scoring through ONNX Runtime (see detectors.toxicity)."""
+
+    enabled: bool = True
+    model_dir: Path | None = None  # None = the bundle shipped with tocsin
+    batch_size: int = Field(64, ge=1)
+    max_wait_ms: float = Field(5.0, ge=0)
+    providers: list[str] | None = None  # None = CUDA when available, else CPU
+    threshold: float = Field(0.5, ge=0, le=1)
+    intra_op_threads: int = Field(1, ge=1)
+
+
+class DriftSettings(BaseModel):
+    """Online drift detection (see detectors.drift)."""
+
+    enabled: bool = True
+    detector: str = "auto"
+    idle_evict_s: float = 3600.0
+    max_keys: int = 10_000
+
+
+class SloSettings(BaseModel):
+    """SLO specs (see detectors.slo)."""
+
+    spec_file: Path | None = None  # None = infra/config/slos.yaml when present
+
+
+class Settings(BaseSettings):
+    """All of tocsin's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TOCSIN_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    home: Path = Path(".tocsin")
+    config: Path | None = None
+    bootstrap_servers: str | None = None  # None = embedded noida-db broker
+    schema_registry_url: str | None = None
+    clickhouse_url: str | None = None  # None = embedded chdb under home/clickhouse
+    clickhouse_database: str = "tocsin"
+    clickhouse_cluster: str | None = None
+    log_level: Literal["debug", "info", "warn", "error"] = "warn"
+    topics: TopicSettings = TopicSettings()
+    worker: WorkerSettings = WorkerSettings()
+    pii: PiiSettings = PiiSettings()
+    toxicity: ToxicitySettings = ToxicitySettings()
+    drift: DriftSettings = DriftSettings()
+    slo: SloSettings = SloSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.bootstrap_servers
+
+    @property
+    def embedded_clickhouse(self) -> bool:
+        return not self.clickhouse_url
+
+    @property
+    def home_abs(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def chdb_path(self) -> Path:
+        return self.home_abs / "clickhouse"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home_abs / "run"
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the optional YAML file named by TOCSIN_CONFIG or found at $TOCSIN_HOME/tocsin.yaml."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("TOCSIN_CONFIG")
+        if not path:
+            home = Path(os.environ.get("TOCSIN_HOME", ".tocsin")).expanduser()
+            candidate = home / "tocsin.yaml"
+            path = str(candidate) if candidate.is_file() else None
+        if not path:
+            return {}
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"TOCSIN_CONFIG={path}: no such file")
+        data = yaml.safe_load(p.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping at the top level")
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from keyword overrides, environment and YAML file.
+
+    >>> load_settings(home="/tmp/x").home
+    PosixPath('/tmp/x')
+    """
+    return Settings(**overrides)
