@@ -1,10 +1,246 @@
-"""`tocsin` sub-commands for pii (placeholder until implemented)."""
+"""`tocsin pii`: scan and redact JSONL or plain-text lines from a file or stdin.
+
+Input, one record per line: a JSON object ``{"id": ..., "text": "..."}`` (``id``
+optional, default the line number) or, for a line that does not start with ``{``, the
+line itself as the text with the line number as id. Bytes that are not UTF-8 are
+decoded with U+FFFD replacement, so offsets refer to the decoded text.
+
+Output on stdout, one JSON object per input record:
+``{"id": ..., "findings": [{"type", "start", "end", "score"}], "redacted": "..."}``.
+A malformed line is reported on stderr by line number only (never its content: it may
+hold PII) and skipped; the rest go through. The summary goes to stderr. Exit code 0 when
+every line was read, 1 when some were skipped, 2 on bad options.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
 import typer
+
+_BATCH = 1000
+_MAX_REPORTED_BAD_LINES = 20
+
+
+def _parse_line(raw: bytes, lineno: int) -> tuple[Any, str] | None:
+    """(id, text) of one input line, None if blank; raises ValueError if malformed."""
+    line = raw.rstrip(b"\r\n")
+    if not line.strip():
+        return None
+    if not line.lstrip().startswith(b"{"):
+        return lineno, line.decode("utf-8", "replace")
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        # orjson rejects lone surrogate escapes ("\ud800") that the json module accepts.
+        try:
+            obj = json.loads(line.decode("utf-8", "replace"))
+        except json.JSONDecodeError:
+            raise ValueError("not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise ValueError('no string "text" field')
+    ident = obj.get("id", lineno)
+    if isinstance(ident, (dict, list)):
+        raise ValueError('"id" must be a string or a number')
+    return ident, text
+
+
+def _read_batches(
+    stream: IO[bytes], bad: list[tuple[int, str]]
+) -> Iterator[tuple[list[Any], list[str], int]]:
+    """Yield (ids, texts, bytes read) in batches; malformed lines go to ``bad``."""
+    ids: list[Any] = []
+    texts: list[str] = []
+    nbytes = 0
+    for lineno, raw in enumerate(stream, start=1):
+        nbytes += len(raw)
+        try:
+            parsed = _parse_line(raw, lineno)
+        except ValueError as exc:
+            bad.append((lineno, str(exc)))
+            continue
+        if parsed is None:
+            continue
+        ids.append(parsed[0])
+        texts.append(parsed[1])
+        if len(texts) >= _BATCH:
+            yield ids, texts, nbytes
+            ids, texts, nbytes = [], [], 0
+    if texts or nbytes:
+        yield ids, texts, nbytes
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
-    return None
+    """Add ``tocsin pii scan`` and ``tocsin pii entities`` to the main app."""
+    pii_app = typer.Typer(
+        help="Detect and redact PII and secrets (e-mail, phone, cards, IBAN, SSN, IP, keys).",
+        no_args_is_help=True,
+    )
+    app.add_typer(pii_app, name="pii")
+
+    @pii_app.command("scan")
+    def scan(
+        file: str = typer.Argument("-", help="JSONL or plain-text file; '-' reads stdin."),
+        mode: str | None = typer.Option(
+            None,
+            "--mode",
+            help="replace (<TYPE>), hash (<TYPE:hmac>, key from TOCSIN_PII__HMAC_KEY) or "
+            "drop. Default: pii.mode from the settings (replace).",
+        ),
+        entities: str | None = typer.Option(
+            None,
+            "--entities",
+            help="Comma-separated entity types to detect (see `tocsin pii entities`). "
+            "Default: pii.entities from the settings (all).",
+        ),
+        summary_json: bool = typer.Option(
+            False, "--json", help="Write the summary on stderr as one JSON object."
+        ),
+    ) -> None:
+        """Scan JSONL {"id","text"} records (or plain lines) and write findings + redacted text.
+
+        Writes {"id", "findings": [{"type","start","end","score"}], "redacted"} per record to stdout (offsets in code points) and a summary to stderr.
+
+        Malformed lines are reported by line number (never their content) and skipped; the others go through, and the exit code is then 1.
+
+        Example: tocsin pii scan chats.jsonl --mode hash --entities EMAIL_ADDRESS,PHONE_NUMBER
+        """
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+        from detectors.pii import PiiDetector
+        from tocsin.settings import load_settings
+
+        settings = load_settings().pii
+        overrides: dict[str, Any] = {"enabled": True}
+        if mode is not None:
+            overrides["mode"] = mode
+        if entities is not None:
+            overrides["entities"] = [e.strip().upper() for e in entities.split(",") if e.strip()]
+        try:
+            detector = PiiDetector.from_config(settings, **overrides)
+        except ValueError as exc:
+            msg = str(exc)
+            hint = (
+                "--mode"
+                if "redaction mode" in msg
+                else "--entities"
+                if "entity type" in msg
+                else "pii settings (TOCSIN_PII__* or the YAML file)"
+            )
+            raise typer.BadParameter(msg, param_hint=hint) from None
+
+        if file == "-":
+            stream: IO[bytes] = sys.stdin.buffer
+            total = None
+        else:
+            path = Path(file)
+            if not path.is_file():
+                raise typer.BadParameter(
+                    f"{file}: no such file (give a JSONL file, or '-' to read stdin)",
+                    param_hint="FILE",
+                )
+            stream = path.open("rb")
+            total = path.stat().st_size
+
+        err = Console(stderr=True)
+        bad: list[tuple[int, str]] = []
+        per_type: Counter[str] = Counter()
+        records = 0
+        truncated = 0
+        out = sys.stdout
+        progress = Progress(
+            TextColumn("scanning"),
+            BarColumn(),
+            DownloadColumn(),
+            console=err,
+            transient=True,
+            disable=total is None or not err.is_terminal,
+        )
+        try:
+            with progress:
+                task = progress.add_task("scan", total=total)
+                for ids, texts, nbytes in _read_batches(stream, bad):
+                    result = detector.redact_batch(texts)
+                    lines = []
+                    for ident, findings, redacted, counts, cut in zip(
+                        ids,
+                        result.findings,
+                        result.texts,
+                        result.counts,
+                        result.truncated,
+                        strict=True,
+                    ):
+                        per_type.update(counts)
+                        truncated += cut
+                        lines.append(
+                            orjson.dumps(
+                                {
+                                    "id": ident,
+                                    "findings": [f._asdict() for f in findings],
+                                    "redacted": redacted,
+                                }
+                            ).decode()
+                        )
+                    if lines:
+                        out.write("\n".join(lines) + "\n")
+                    records += len(texts)
+                    progress.advance(task, nbytes)
+        finally:
+            if file != "-":
+                stream.close()
+        out.flush()
+
+        for lineno, why in bad[:_MAX_REPORTED_BAD_LINES]:
+            typer.echo(f"line {lineno}: {why}; skipped", err=True)
+        if len(bad) > _MAX_REPORTED_BAD_LINES:
+            typer.echo(
+                f"... and {len(bad) - _MAX_REPORTED_BAD_LINES} more malformed lines", err=True
+            )
+        found = dict(sorted(per_type.items()))
+        summary = {
+            "records": records,
+            "skipped": len(bad),
+            "skipped_lines": [n for n, _ in bad[:_MAX_REPORTED_BAD_LINES]],
+            "truncated": truncated,
+            "findings": found,
+        }
+        if summary_json:
+            typer.echo(json.dumps(summary), err=True)
+        else:
+            listing = ", ".join(f"{k}={v}" for k, v in found.items()) or "none"
+            typer.echo(
+                f"{records} records, {len(bad)} skipped, {truncated} truncated; findings: {listing}",
+                err=True,
+            )
+        if bad:
+            typer.echo(
+                "some lines were skipped: each line must be a JSON object with a string "
+                '"text" field, or plain text not starting with "{"',
+                err=True,
+            )
+            raise typer.Exit(1)
+
+    @pii_app.command("entities")
+    def list_entities(
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+    ) -> None:
+        """List the built-in entity types.
+
+        Example: tocsin pii entities --json
+        """
+        from detectors.pii import ENTITY_TYPES
+
+        if as_json:
+            typer.echo(json.dumps(list(ENTITY_TYPES)))
+        else:
+            typer.echo("\n".join(ENTITY_TYPES))

@@ -1,0 +1,257 @@
+"""The PII detector: recognizers + allow-list + overlap resolution + redaction.
+
+Construct it once per worker from configuration and call it per text or per batch; it
+keeps no state between texts, so one instance is safe to share between threads.
+
+Examples
+--------
+>>> det = PiiDetector(mode="replace")
+>>> r = det.redact("Mail ana@example.org or call +1 415 555 0100.")
+>>> r.text
+'Mail <EMAIL_ADDRESS> or call <PHONE_NUMBER>.'
+>>> [(f.type, f.start, f.end) for f in r.findings]
+[('EMAIL_ADDRESS', 5, 20), ('PHONE_NUMBER', 29, 44)]
+>>> det.redact_batch(["no pii here", "ip 10.1.2.3"]).counts
+[{}, {'IP_ADDRESS': 1}]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from detectors.pii.findings import BatchRedaction, Finding, RedactionResult, count_types
+from detectors.pii.overlaps import resolve_overlaps
+from detectors.pii.recognizers import (
+    ENTITY_TYPES,
+    Recognizer,
+    builtin_recognizers,
+    custom_recognizer,
+)
+from detectors.pii.redact import REDACTION_MODES, RedactionMode, redact_text
+from detectors.pii.shape import text_shape
+
+__all__ = ["DEFAULT_HMAC_KEY", "PiiConfig", "PiiDetector"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HMAC_KEY = "tocsin-default-key-change-me"
+
+
+class PiiConfig(Protocol):
+    """What :meth:`PiiDetector.from_config` reads (``tocsin.settings.PiiSettings`` fits).
+
+    ``hmac_key`` may be a ``str``, ``bytes`` or anything with ``get_secret_value()``.
+    """
+
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def entities(self) -> Sequence[str] | None: ...
+    @property
+    def allow_list(self) -> Sequence[str]: ...
+    @property
+    def custom_patterns(self) -> Mapping[str, str]: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def hmac_key(self) -> Any: ...
+    @property
+    def max_chars(self) -> int: ...
+
+
+class PiiDetector:
+    """Detect and redact PII and secrets in texts.
+
+    Parameters
+    ----------
+    entities : iterable of str or comma-separated str, optional
+        Built-in entity types to detect (case-insensitive); ``None`` (default) means all
+        of :data:`ENTITY_TYPES`. Custom patterns always run.
+    allow_list : iterable of str
+        Values never reported (compared case-insensitively with the matched text), e.g. a
+        public support address.
+    custom_patterns : mapping of str to str
+        Extra ``ENTITY_NAME -> regular expression`` recognizers (Python ``re`` syntax;
+        score 0.6; no validator). Names are upper-case identifiers.
+    mode : {"replace", "hash", "drop"}
+        How :meth:`redact` rewrites spans (see :mod:`detectors.pii.redact`).
+    hmac_key : str or bytes
+        Key for ``hash`` mode. Keep it secret and stable: tokens are only comparable
+        under one key.
+    max_chars : int
+        Only the first ``max_chars`` code points of a text are scanned. :meth:`redact`
+        returns only that prefix (``truncated=True``) so unscanned text never leaks.
+    enabled : bool
+        When False nothing is detected and :meth:`redact` returns texts unchanged.
+
+    Attributes
+    ----------
+    entities : tuple of str
+        The entity types this detector reports (built-in and custom).
+
+    Examples
+    --------
+    >>> det = PiiDetector(entities=["US_SSN"], custom_patterns={"TICKET": r"TCK-\\d{4}"})
+    >>> [f.type for f in det.analyze("SSN 536-90-4399, TCK-1234, a@b.example")]
+    ['US_SSN', 'TICKET']
+    >>> PiiDetector(mode="hash", hmac_key="k").redact("ip 10.0.0.1").text
+    'ip <IP_ADDRESS:...>'
+    """
+
+    def __init__(
+        self,
+        entities: Iterable[str] | None = None,
+        allow_list: Iterable[str] = (),
+        custom_patterns: Mapping[str, str] | None = None,
+        mode: RedactionMode | str = "replace",
+        hmac_key: str | bytes = DEFAULT_HMAC_KEY,
+        max_chars: int = 1_000_000,
+        enabled: bool = True,
+    ) -> None:
+        if mode not in REDACTION_MODES:
+            raise ValueError(
+                f"unknown PII redaction mode {mode!r}: use one of {', '.join(REDACTION_MODES)}"
+            )
+        if max_chars < 1:
+            raise ValueError(f"max_chars must be at least 1, got {max_chars}")
+        if isinstance(entities, str):  # "EMAIL_ADDRESS,IP_ADDRESS" from a command line or env
+            entities = entities.split(",")
+        selected = (
+            set(ENTITY_TYPES)
+            if entities is None
+            else {e.strip().upper() for e in entities if e.strip()}
+        )
+        unknown = selected - set(ENTITY_TYPES)
+        if unknown:
+            raise ValueError(
+                f"unknown PII entity type(s) {sorted(unknown)}: supported are "
+                f"{', '.join(ENTITY_TYPES)} (add others through custom_patterns)"
+            )
+        recognizers: list[Recognizer] = builtin_recognizers(frozenset(selected))
+        for name, pattern in (custom_patterns or {}).items():
+            if not (name.isidentifier() and name.isupper()):
+                raise ValueError(
+                    f"custom PII pattern name {name!r} must be an upper-case identifier "
+                    "such as EMPLOYEE_ID"
+                )
+            recognizers.append(custom_recognizer(name, pattern))
+        self._finders = tuple(r.find for r in recognizers)
+        custom = tuple((custom_patterns or {}).keys())
+        builtin = tuple(e for e in ENTITY_TYPES if e in selected)
+        self.entities: tuple[str, ...] = tuple(dict.fromkeys(builtin + custom))
+        self._allow = frozenset(v.casefold() for v in allow_list)
+        self.mode: RedactionMode = mode  # type: ignore[assignment]
+        self._key = hmac_key.encode() if isinstance(hmac_key, str) else bytes(hmac_key)
+        self.max_chars = max_chars
+        self.enabled = enabled
+        if mode == "hash" and self._key == DEFAULT_HMAC_KEY.encode():
+            log.warning(
+                "PII hash mode uses the built-in default key: set TOCSIN_PII__HMAC_KEY to a "
+                "secret so tokens cannot be reversed by hashing guesses"
+            )
+
+    @classmethod
+    def from_config(cls, config: PiiConfig, **overrides: Any) -> PiiDetector:
+        """Build a detector from a settings object such as ``tocsin.settings.PiiSettings``.
+
+        >>> from types import SimpleNamespace
+        >>> cfg = SimpleNamespace(enabled=True, entities=None, allow_list=[],
+        ...                       custom_patterns={}, mode="drop", hmac_key="k", max_chars=100)
+        >>> PiiDetector.from_config(cfg).redact("ip 10.0.0.1!").text
+        'ip !'
+        """
+        key = config.hmac_key
+        if hasattr(key, "get_secret_value"):
+            key = key.get_secret_value()
+        kwargs: dict[str, Any] = {
+            "entities": config.entities,
+            "allow_list": config.allow_list,
+            "custom_patterns": config.custom_patterns,
+            "mode": config.mode,
+            "hmac_key": key,
+            "max_chars": config.max_chars,
+            "enabled": config.enabled,
+        }
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    def analyze(self, text: str) -> list[Finding]:
+        """Findings in ``text``, disjoint and sorted by start.
+
+        Offsets are code-point indices into ``text``; only the first ``max_chars`` are
+        scanned.
+
+        >>> PiiDetector().analyze("key AKIAIOSFODNN7EXAMPLE")
+        [Finding(type='AWS_ACCESS_KEY', start=4, end=24, score=0.95)]
+        """
+        if not isinstance(text, str):
+            raise TypeError(
+                f"PiiDetector.analyze expects str, got {type(text).__name__}: decode bytes "
+                "first (e.g. data.decode('utf-8', errors='replace'))"
+            )
+        if not self.enabled or not text:
+            return []
+        if len(text) > self.max_chars:
+            text = text[: self.max_chars]
+        shape = text_shape(text)
+        found: list[Finding] = []
+        for find in self._finders:
+            find(text, shape, found)
+        if not found:
+            return found
+        if self._allow:
+            found = [f for f in found if text[f.start : f.end].casefold() not in self._allow]
+        return resolve_overlaps(found)
+
+    def redact(self, text: str) -> RedactionResult:
+        """Redact ``text`` with the configured mode.
+
+        >>> PiiDetector().redact("SSN 536-90-4399").text
+        'SSN <US_SSN>'
+        """
+        findings = self.analyze(text)
+        if not self.enabled:
+            return RedactionResult(text, findings, False)
+        truncated = len(text) > self.max_chars
+        if truncated:
+            text = text[: self.max_chars]
+        return RedactionResult(
+            redact_text(text, findings, self.mode, self._key), findings, truncated
+        )
+
+    def analyze_batch(self, texts: Sequence[str]) -> list[list[Finding]]:
+        """:meth:`analyze` for each text, as a plain list.
+
+        >>> PiiDetector().analyze_batch(["", "10.0.0.1"])
+        [[], [Finding(type='IP_ADDRESS', start=0, end=8, score=0.85)]]
+        """
+        analyze = self.analyze
+        return [analyze(t) for t in texts]
+
+    def redact_batch(self, texts: Sequence[str]) -> BatchRedaction:
+        """:meth:`redact` for each text, as parallel plain lists plus per-type counts.
+
+        >>> b = PiiDetector().redact_batch(["a@b.example", "none"])
+        >>> b.texts, b.counts, b.types
+        (['<EMAIL_ADDRESS>', 'none'], [{'EMAIL_ADDRESS': 1}, {}], [['EMAIL_ADDRESS'], []])
+        """
+        out_texts: list[str] = []
+        out_findings: list[list[Finding]] = []
+        out_counts: list[dict[str, int]] = []
+        out_truncated: list[bool] = []
+        redact = self.redact
+        for t in texts:
+            r = redact(t)
+            out_texts.append(r.text)
+            out_findings.append(r.findings)
+            out_counts.append(count_types(r.findings))
+            out_truncated.append(r.truncated)
+        return BatchRedaction(out_texts, out_findings, out_counts, out_truncated)
+
+    def __repr__(self) -> str:
+        return (
+            f"PiiDetector(entities={list(self.entities)}, mode={self.mode!r}, "
+            f"max_chars={self.max_chars}, enabled={self.enabled})"
+        )

@@ -1,0 +1,111 @@
+"""Golden test: PII detection against ../shared/vectors/pii.jsonl.
+
+A finding matches an expected span when the type is the same and the spans overlap (each
+expected span matches at most one finding). Precision and recall must be >= 0.98 per type,
+lines with ``"expect": []`` (hard negatives and clean text) must produce nothing, and the
+per-type table, with exact-span accuracy, is printed (``pytest -s`` or ``-rA`` shows it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from detectors.pii import ENTITY_TYPES, PiiDetector
+
+THRESHOLD = 0.98
+
+
+def _load(vectors_dir: Path) -> list[dict[str, Any]]:
+    with (vectors_dir / "pii.jsonl").open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _score(cases: list[dict[str, Any]]) -> tuple[dict[str, dict[str, float]], list[str]]:
+    det = PiiDetector()
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
+    exact: Counter[str] = Counter()
+    errors: list[str] = []
+    for case in cases:
+        found = det.analyze(case["text"])
+        used: set[int] = set()
+        for exp in case["expect"]:
+            hit = next(
+                (
+                    i
+                    for i, f in enumerate(found)
+                    if i not in used
+                    and f.type == exp["type"]
+                    and f.start < exp["end"]
+                    and exp["start"] < f.end
+                ),
+                None,
+            )
+            if hit is None:
+                fn[exp["type"]] += 1
+                errors.append(f"{case['id']}: missed {exp['type']} at {exp['start']}:{exp['end']}")
+                continue
+            used.add(hit)
+            tp[exp["type"]] += 1
+            if (found[hit].start, found[hit].end) == (exp["start"], exp["end"]):
+                exact[exp["type"]] += 1
+        for i, f in enumerate(found):
+            if i not in used:
+                fp[f.type] += 1
+                errors.append(f"{case['id']}: false {f.type} at {f.start}:{f.end}")
+    table: dict[str, dict[str, float]] = {}
+    for t in sorted(set(tp) | set(fn) | set(fp)):
+        n_pred, n_true = tp[t] + fp[t], tp[t] + fn[t]
+        table[t] = {
+            "support": n_true,
+            "precision": tp[t] / n_pred if n_pred else 1.0,
+            "recall": tp[t] / n_true if n_true else 1.0,
+            "exact": exact[t] / tp[t] if tp[t] else 1.0,
+        }
+    return table, errors
+
+
+def _format(table: dict[str, dict[str, float]]) -> str:
+    rows = [f"{'type':16s} {'support':>7s} {'precision':>9s} {'recall':>7s} {'exact':>7s}"]
+    for t, r in table.items():
+        rows.append(
+            f"{t:16s} {int(r['support']):7d} {r['precision']:9.3f} {r['recall']:7.3f} {r['exact']:7.3f}"
+        )
+    return "\n".join(rows)
+
+
+def test_per_type_precision_recall_and_exact_spans(vectors_dir: Path) -> None:
+    table, errors = _score(_load(vectors_dir))
+    report = _format(table)
+    print("\nPII vectors (match = same type, overlapping span)\n" + report)
+    assert set(table) == set(ENTITY_TYPES), f"types seen: {sorted(table)}"
+    failing = [t for t, r in table.items() if r["precision"] < THRESHOLD or r["recall"] < THRESHOLD]
+    assert not failing, f"below {THRESHOLD}: {failing}\n{report}\n" + "\n".join(errors[:30])
+
+
+def test_hard_negatives_do_not_fire(vectors_dir: Path) -> None:
+    cases = [c for c in _load(vectors_dir) if not c["expect"]]
+    assert len(cases) > 200
+    det = PiiDetector()
+    fired = [
+        f"{c['id']}: {[f.type for f in det.analyze(c['text'])]}"
+        for c in cases
+        if det.analyze(c["text"])
+    ]
+    assert not fired, "\n".join(fired)
+
+
+@pytest.mark.parametrize("mode", ["replace", "hash", "drop"])
+def test_redaction_leaves_no_labelled_value(vectors_dir: Path, mode: str) -> None:
+    det = PiiDetector(mode=mode, hmac_key="golden")
+    for case in _load(vectors_dir):
+        redacted = det.redact(case["text"]).text
+        for exp in case["expect"]:
+            value = case["text"][exp["start"] : exp["end"]]
+            assert value not in redacted, f"{case['id']}: {exp['type']} survives {mode}"
