@@ -1,10 +1,203 @@
-"""`tocsin` sub-commands for toxicity (placeholder until implemented)."""
+"""`tocsin toxicity score`: score JSONL ``{"id","text"}`` records with a toxicity bundle.
+
+Output on stdout, one JSON object per input record: ``{"id": ..., "scores": {label: prob}}``.
+A malformed line (not a JSON object with a string ``text``) is reported on stderr by line
+number only (never its content) and skipped. Exit code 0 when every line was read,
+1 when some were skipped, 2 on bad options or an unusable bundle.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
 import typer
+
+_MAX_REPORTED_BAD_LINES = 20
+
+
+def _parse_line(raw: bytes, lineno: int) -> tuple[Any, str] | None:
+    """(id, text) of one line, ``None`` for a blank line; raises ValueError when malformed."""
+    line = raw.rstrip(b"\r\n")
+    if not line.strip():
+        return None
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        # orjson rejects lone surrogate escapes ("\ud800") that the json module accepts.
+        try:
+            obj = json.loads(line.decode("utf-8", "replace"))
+        except json.JSONDecodeError:
+            raise ValueError("not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise ValueError('no string "text" field')
+    ident = obj.get("id", lineno)
+    if isinstance(ident, dict | list):
+        raise ValueError('"id" must be a string or a number')
+    return ident, text
+
+
+def _batches(
+    stream: IO[bytes], size: int, bad: list[tuple[int, str]]
+) -> Iterator[tuple[list[Any], list[str], int]]:
+    ids: list[Any] = []
+    texts: list[str] = []
+    nbytes = 0
+    for lineno, raw in enumerate(stream, start=1):
+        nbytes += len(raw)
+        try:
+            parsed = _parse_line(raw, lineno)
+        except ValueError as exc:
+            bad.append((lineno, str(exc)))
+            continue
+        if parsed is None:
+            continue
+        ids.append(parsed[0])
+        texts.append(parsed[1])
+        if len(texts) >= size:
+            yield ids, texts, nbytes
+            ids, texts, nbytes = [], [], 0
+    if texts or nbytes:
+        yield ids, texts, nbytes
+
+
+def _json_safe(ident: Any) -> Any:
+    if isinstance(ident, str):
+        return ident.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return ident
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
-    return None
+    """Add ``tocsin toxicity score`` to the main app."""
+    tox_app = typer.Typer(
+        help="Score texts for toxicity with an ONNX model bundle.", no_args_is_help=True
+    )
+    app.add_typer(tox_app, name="toxicity")
+
+    @tox_app.command("score")
+    def score(
+        file: str = typer.Argument(
+            "-", help='JSONL file of {"id","text"} records; \'-\' reads stdin.'
+        ),
+        model: Path | None = typer.Option(
+            None,
+            "--model",
+            help="Bundle directory. Default: toxicity.model_dir, else the bundled model.",
+        ),
+        batch_size: int | None = typer.Option(
+            None,
+            "--batch-size",
+            min=1,
+            help="Texts per ONNX run. Default: toxicity.batch_size (64).",
+        ),
+        chunk: int = typer.Option(2048, "--chunk", min=1, help="Records read per scoring call."),
+        summary_json: bool = typer.Option(
+            False, "--json", help="Write the summary on stderr as JSON."
+        ),
+    ) -> None:
+        """Score JSONL {"id","text"} records; write {"id","scores":{label: prob}} per record.
+
+        Malformed lines are reported by line number and skipped (exit code 1).
+
+        Example: tocsin toxicity score chats.jsonl --batch-size 128 > scores.jsonl
+        """
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+        from detectors.toxicity import BundleError, ToxicityScorer
+        from tocsin.settings import load_settings
+
+        settings = load_settings().toxicity
+        kwargs = settings.scorer_kwargs()
+        if batch_size is not None:
+            kwargs["batch_size"] = batch_size
+        try:
+            scorer = ToxicityScorer(model or settings.model_dir, **kwargs)
+        except BundleError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+        if file == "-":
+            stream: IO[bytes] = sys.stdin.buffer
+            total = None
+        else:
+            path = Path(file)
+            if not path.is_file():
+                raise typer.BadParameter(
+                    f"{file}: no such file (give a JSONL file, or '-' to read stdin)",
+                    param_hint="FILE",
+                )
+            stream = path.open("rb")
+            total = path.stat().st_size
+
+        err = Console(stderr=True)
+        bad: list[tuple[int, str]] = []
+        records = 0
+        flagged = 0
+        progress = Progress(
+            TextColumn("scoring"),
+            BarColumn(),
+            DownloadColumn(),
+            console=err,
+            transient=True,
+            disable=total is None or not err.is_terminal,
+        )
+        out = sys.stdout
+        try:
+            with progress:
+                task = progress.add_task("score", total=total)
+                for ids, texts, nbytes in _batches(stream, chunk, bad):
+                    if texts:
+                        scores = scorer.score_batch(texts)
+                        labels = list(scores)
+                        cols = [scores[lab].tolist() for lab in labels]
+                        lines = []
+                        for i, ident in enumerate(ids):
+                            row = {
+                                lab: round(col[i], 6) for lab, col in zip(labels, cols, strict=True)
+                            }
+                            lines.append(
+                                orjson.dumps({"id": _json_safe(ident), "scores": row}).decode()
+                            )
+                        out.write("\n".join(lines) + "\n")
+                        flagged += int((scores["toxicity"] >= settings.threshold).sum())
+                        records += len(texts)
+                    progress.advance(task, nbytes)
+        finally:
+            if file != "-":
+                stream.close()
+        out.flush()
+
+        for lineno, why in bad[:_MAX_REPORTED_BAD_LINES]:
+            typer.echo(f"line {lineno}: {why}; skipped", err=True)
+        if len(bad) > _MAX_REPORTED_BAD_LINES:
+            typer.echo(
+                f"... and {len(bad) - _MAX_REPORTED_BAD_LINES} more malformed lines", err=True
+            )
+        summary = {
+            "records": records,
+            "skipped": len(bad),
+            "skipped_lines": [n for n, _ in bad[:_MAX_REPORTED_BAD_LINES]],
+            "flagged": flagged,
+            "threshold": settings.threshold,
+            "bundle": scorer.bundle.name,
+            "providers": scorer.providers,
+        }
+        if summary_json:
+            typer.echo(json.dumps(summary), err=True)
+        else:
+            typer.echo(
+                f"{records} records, {len(bad)} skipped, {flagged} at toxicity >= {settings.threshold} "
+                f"({scorer.bundle.name})",
+                err=True,
+            )
+        if bad:
+            typer.echo('each line must be a JSON object with a string "text" field', err=True)
+            raise typer.Exit(1)
