@@ -40,10 +40,13 @@ class TopicSettings(BaseModel):
     state: str = "tocsin.worker-state.v1"
     partitions: int = Field(4, ge=1)
     replication_factor: int = Field(1, ge=1)
-    # The embedded broker snapshots its whole state as one JSON file: cap every topic.
-    retention_ms: int = 6 * 3600 * 1000
-    retention_bytes: int = 256 * 1024 * 1024
-    segment_bytes: int = 16 * 1024 * 1024
+    # The embedded broker snapshots its whole state as one JSON file (~3.3x the payload) and
+    # rewrites it after commits: cap every topic. retention.bytes (per partition) only drops
+    # whole segments, so segment.bytes must be small next to it. These defaults are the ones
+    # measured on noida-db (STACK.md); raise them for a real Kafka cluster.
+    retention_ms: int = Field(3600 * 1000, ge=1000)
+    retention_bytes: int = Field(32 * 1024 * 1024, ge=1024 * 1024)
+    segment_bytes: int = Field(4 * 1024 * 1024, ge=1024 * 1024)
 
     def as_dict(self) -> dict[str, str]:
         """Logical name -> topic name, for status output."""
@@ -69,6 +72,8 @@ class WorkerSettings(BaseModel):
     insert_retry_max_s: float = Field(30.0, gt=0, description="backoff cap")
     web_port_base: int = Field(0, ge=0, description="0 = pick a free port")
     group_id: str = "tocsin-monitor"
+    ready_timeout_s: float = Field(90.0, gt=0, description="`tocsin up` waits this long")
+    stop_timeout_s: float = Field(20.0, gt=0, description="SIGTERM grace before SIGKILL")
 
 
 class PiiSettings(BaseModel):
@@ -79,8 +84,8 @@ class PiiSettings(BaseModel):
     allow_list: list[str] = Field(default_factory=list)
     custom_patterns: dict[str, str] = Field(default_factory=dict)
     mode: Literal["replace", "hash", "drop"] = "replace"
-    hmac_key: SecretStr = SecretStr("tocsin-default-key-change-me")
-    max_chars: int = 1_000_000
+    hmac_key: SecretStr = SecretStr("tocsin-default-key-change-me")  # used by mode=hash
+    max_chars: int = Field(1_000_000, ge=1)  # scanned prefix; the rest is cut from the output
     store_raw: bool = False  # store unredacted text in ClickHouse only when asked
 
 
@@ -89,26 +94,72 @@ class ToxicitySettings(BaseModel):
 
     enabled: bool = True
     model_dir: Path | None = None  # None = the bundle shipped with tocsin
-    batch_size: int = Field(64, ge=1)
-    max_wait_ms: float = Field(5.0, ge=0)
+    batch_size: int = Field(64, ge=1, description="texts per ONNX run, after length bucketing")
+    max_wait_ms: float = Field(5.0, ge=0, description="micro-batcher wait for single texts")
     providers: list[str] | None = None  # None = CUDA when available, else CPU
     threshold: float = Field(0.5, ge=0, le=1)
-    intra_op_threads: int = Field(1, ge=1)
+    intra_op_threads: int = Field(1, ge=1, description="threads per ONNX session")
+    member_threads: int = Field(1, ge=1, description="ensemble members run concurrently")
+    prefer_fp16: bool = True  # use a bundle's fp16 model on CUDA
+
+    def scorer_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``detectors.toxicity.ToxicityScorer(model_dir, **kwargs)``.
+
+        >>> ToxicitySettings(batch_size=128).scorer_kwargs()["batch_size"]
+        128
+        """
+        return {
+            "providers": self.providers,
+            "intra_op_threads": self.intra_op_threads,
+            "batch_size": self.batch_size,
+            "prefer_fp16": self.prefer_fp16,
+            "member_threads": self.member_threads,
+        }
 
 
 class DriftSettings(BaseModel):
-    """Online drift detection (see detectors.drift)."""
+    """Online drift detection (see detectors.drift).
+
+    Defaults equal the calibrated detector defaults (a unit test checks it);
+    ``tocsin drift calibrate`` prints a ``drift:`` block to paste here.
+    """
 
     enabled: bool = True
-    detector: str = "auto"
-    idle_evict_s: float = 3600.0
-    max_keys: int = 10_000
+    detector: Literal["auto", "cusum", "adwin", "page_hinkley", "kswin"] = "auto"
+    idle_evict_s: float = Field(3600.0, ge=0, description="event-time idleness; 0 = never")
+    max_keys: int = Field(10_000, ge=1, description="per signal; more are refused and counted")
+    # The default (cusum) detector: threshold/allowance in standard deviations.
+    threshold: float = Field(60.0, gt=0)
+    allowance: float = Field(0.07, ge=0)
+    block_size: int = Field(32, ge=1)
+    warmup: int = Field(5_000, ge=1)
+    reference_size: int = Field(20_000, ge=2)
+    signal_thresholds: dict[str, float] = Field(
+        default_factory=dict, description="per-signal thresholds from `tocsin drift calibrate`"
+    )
+    # Categorical signals (language, template, finish reason, error type, prompt signature).
+    categorical_reference_size: int = Field(5_000, ge=1)
+    categorical_window_size: int = Field(1_000, ge=1)
+    categorical_alpha: float = Field(1e-6, gt=0, lt=1)
+    categorical_min_psi: float = Field(0.05, ge=0)
+    categorical_buckets: int = Field(64, ge=2)
 
 
 class SloSettings(BaseModel):
-    """SLO specs (see detectors.slo)."""
+    """SLO specs and burn-rate evaluation (see detectors.slo)."""
 
+    enabled: bool = True
     spec_file: Path | None = None  # None = infra/config/slos.yaml when present
+    # A minute is evaluated once events this many minutes newer have been seen; events
+    # for evaluated minutes still count (inside the longest window) but never re-alert.
+    lateness_minutes: int = Field(1, ge=0, le=60)
+    # Without traffic event time stands still: the worker advances the evaluators with
+    # the wall clock (minus lateness) after this many idle seconds, so alerts resolve.
+    idle_advance_s: float = Field(120.0, gt=0)
+
+    def resolved_spec_file(self, repo_default: Path = Path("infra/config/slos.yaml")) -> Path:
+        """The spec file to load: ``spec_file`` or the repository example."""
+        return self.spec_file if self.spec_file is not None else repo_default
 
 
 class Settings(BaseSettings):
@@ -125,6 +176,10 @@ class Settings(BaseSettings):
     clickhouse_url: str | None = None  # None = embedded chdb under home/clickhouse
     clickhouse_database: str = "tocsin"
     clickhouse_cluster: str | None = None
+    clickhouse_ttl_days: int | None = Field(
+        None, ge=1, description="events TTL in days, set at table creation; None = keep"
+    )
+    clickhouse_migrations_dir: Path | None = None  # None = infra/clickhouse/migrations
     log_level: Literal["debug", "info", "warn", "error"] = "warn"
     topics: TopicSettings = TopicSettings()
     worker: WorkerSettings = WorkerSettings()

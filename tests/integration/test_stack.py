@@ -1,0 +1,269 @@
+"""`tocsin up/status/down/sql/migrate` against the real noida-db broker and chdb."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import clickhouse_connect
+import httpx
+import pytest
+
+from sinks.clickhouse.migrations import default_migrations_dir
+from tests.integration.conftest import (
+    StackHandle,
+    kill_leftovers,
+    run_cli,
+    start_stack,
+    stop_stack,
+    tocsin_env,
+)
+from tocsin.runtime.broker import EmbeddedBroker, broker_ready
+from tocsin.runtime.processes import pid_alive
+from tocsin.runtime.stack import Stack
+from tocsin.runtime.topics import describe
+from tocsin.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+TOPIC_KEYS = {"events", "dlq", "alerts", "rollback", "rollback_acks"}
+
+
+def wait_until(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow
+def test_up_status_sql_down(embedded_stack: StackHandle) -> None:
+    st = embedded_stack.status()
+    assert st["running"] is True
+    assert set(st["topics"]) == TOPIC_KEYS
+    assert set(st["pids"]) == {"broker", "worker-0"}
+    assert all(st["pids"].values())
+    assert st["clickhouse"] == f"chdb://{embedded_stack.home / 'clickhouse'}"
+    assert st["bootstrap_servers"].startswith("127.0.0.1:")
+    for name in ("broker", "worker-0"):
+        assert (embedded_stack.home / "run" / f"{name}.pid").read_text().strip() == str(
+            st["pids"][name]
+        )
+    partitions = describe(st["bootstrap_servers"], list(st["topics"].values()))
+    assert set(partitions) == set(st["topics"].values())
+    assert set(partitions.values()) == {Settings().topics.partitions}
+
+    # queries go through the worker, which owns the chdb directory
+    r = embedded_stack.cli(
+        "sql",
+        "SELECT name FROM system.tables WHERE database = 'tocsin' ORDER BY name",
+        "-f",
+        "json",
+    )
+    assert "via worker endpoint" in r.stderr
+    names = [row["name"] for row in json.loads(r.stdout)]
+    assert {"events", "events_dedup", "dead_letters", "schema_migrations"} <= set(names)
+    r = embedded_stack.cli("sql", "SELECT 1 AS a, 'x' AS b", "-f", "csv")
+    assert r.stdout.splitlines() == ["a,b", "1,x"]
+    r = embedded_stack.cli("sql", "SELECT 2 AS n FORMAT JSONEachRow")
+    assert json.loads(r.stdout) == {"n": 2}
+    bad = embedded_stack.cli("sql", "SELEC 1", check=False)
+    assert bad.returncode == 1 and "Code: 62" in bad.stderr
+
+    # the endpoint speaks ClickHouse's HTTP interface to curl-like clients and to
+    # clickhouse-connect
+    url = st["query_url"]
+    assert httpx.get(url + "ping").text == "Ok.\n"
+    assert httpx.get(url, params={"query": "SELECT 40 + 2"}).text == "42\n"
+    err = httpx.post(url, content=b"SELECT * FROM nowhere")
+    assert err.status_code == 500 and err.text.startswith("Code: 60.")
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    client = clickhouse_connect.get_client(host="127.0.0.1", port=port, database="tocsin")
+    try:
+        assert client.command("SELECT count() FROM events") == 0
+    finally:
+        client.close()
+
+    # the worker owns the chdb directory: a second opener gets told what to do
+    busy = embedded_stack.cli("migrate", check=False)
+    assert busy.returncode == 1 and "is open in another process" in busy.stderr
+
+    # up again is a no-op on a healthy stack
+    again = json.loads(embedded_stack.cli("up", "--detach", "--json").stdout)
+    assert again["pids"] == st["pids"]
+
+    pids = list(st["pids"].values())
+    down = embedded_stack.cli("down", "--json")
+    assert json.loads(down.stdout) == {"worker-0": "terminated", "broker": "terminated"}
+    assert not any(pid_alive(pid) for pid in pids)
+    stopped = embedded_stack.cli("status", "--json", check=False)
+    assert stopped.returncode == 3
+    assert json.loads(stopped.stdout)["running"] is False
+    assert not (embedded_stack.home / "run" / "broker.pid").exists()
+
+    # stopped: tocsin sql opens chdb directly, and the data is still there
+    r = embedded_stack.cli("sql", "SELECT count() AS n FROM schema_migrations", "-f", "json")
+    assert "via chdb" in r.stderr
+    assert json.loads(r.stdout) == [{"n": 2}]
+
+
+@pytest.mark.slow
+def test_second_up_restarts_a_killed_broker_and_worker(embedded_stack: StackHandle) -> None:
+    before = embedded_stack.status()
+    broker_pid, worker_pid = before["pids"]["broker"], before["pids"]["worker-0"]
+    time.sleep(2.5)  # past the broker's snapshot debounce, so the topics are on disk
+    os.kill(worker_pid, signal.SIGKILL)
+    os.kill(broker_pid, signal.SIGKILL)
+    assert wait_until(lambda: not pid_alive(broker_pid) and not pid_alive(worker_pid))
+
+    st = embedded_stack.status()
+    assert st["running"] is False
+    assert set(st["stale"]) == {"broker", "worker-0"}
+    assert st["pids"] == {"broker": None, "worker-0": None}
+
+    r = embedded_stack.cli("up", "--detach", "--json")
+    assert "is gone, restarting" in r.stderr
+    after = json.loads(r.stdout)
+    assert after["running"] is True
+    assert after["bootstrap_servers"] == before["bootstrap_servers"]  # same port
+    assert after["pids"]["broker"] not in (None, broker_pid)
+    assert after["pids"]["worker-0"] not in (None, worker_pid)
+    assert broker_ready(after["bootstrap_servers"])
+    r = embedded_stack.cli("sql", "SELECT count() AS n FROM schema_migrations", "-f", "json")
+    assert json.loads(r.stdout) == [{"n": 2}]
+
+
+@pytest.mark.slow
+def test_two_stacks_side_by_side(tmp_path: Path) -> None:
+    a, b = StackHandle(tmp_path / "a"), StackHandle(tmp_path / "b")
+    try:
+        start_stack(a.home)
+        start_stack(b.home)
+        sa, sb = a.status(), b.status()
+        assert sa["running"] and sb["running"]
+        assert sa["bootstrap_servers"] != sb["bootstrap_servers"]
+        assert sa["query_url"] != sb["query_url"]
+        assert not set(sa["pids"].values()) & set(sb["pids"].values())
+        a.cli("sql", "CREATE TABLE only_in_a (x UInt8) ENGINE = MergeTree ORDER BY x")
+        q = "SELECT count() AS n FROM system.tables WHERE name = 'only_in_a'"
+        assert json.loads(a.cli("sql", q, "-f", "json").stdout) == [{"n": 1}]
+        assert json.loads(b.cli("sql", q, "-f", "json").stdout) == [{"n": 0}]
+    finally:
+        stop_stack(a)
+        stop_stack(b)
+    assert not any(pid_alive(p) for p in [*sa["pids"].values(), *sb["pids"].values()])
+
+
+def test_stale_pid_is_detected(tmp_path: Path) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    home = tmp_path / "home"
+    (home / "run").mkdir(parents=True)
+    (home / "run" / "stack.json").write_text(
+        json.dumps({"pids": {"broker": gone.pid}, "bootstrap_servers": "127.0.0.1:1"})
+    )
+    st = Stack(Settings(home=home)).status()
+    assert st["running"] is False
+    assert st["stale"] == ["broker"]
+    assert st["pids"] == {"broker": None}
+    # a live pid that is not ours (this test process) is not mistaken for the broker
+    (home / "run" / "stack.json").write_text(json.dumps({"pids": {"broker": os.getpid()}}))
+    assert Stack(Settings(home=home)).status()["stale"] == ["broker"]
+
+
+def test_embedded_store_allows_one_worker(tmp_path: Path) -> None:
+    r = run_cli(tmp_path / "home", "up", "--detach", "--workers", "2", check=False)
+    assert r.returncode == 1
+    assert "one process only" in r.stderr and "TOCSIN_CLICKHOUSE_URL" in r.stderr
+    assert not (tmp_path / "home" / "run" / "broker.pid").exists()
+
+
+@pytest.mark.slow
+def test_up_without_workers_and_migrate_cli(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    handle = StackHandle(home)
+    try:
+        st = json.loads(run_cli(home, "up", "--detach", "--no-workers", "--json").stdout)
+        assert st["running"] is True and set(st["pids"]) == {"broker"}
+        assert st["query_url"] is None
+    finally:
+        stop_stack(handle)
+    migrations = tmp_path / "migrations"
+    shutil.copytree(default_migrations_dir(), migrations)
+    env = tocsin_env(home, TOCSIN_CLICKHOUSE_MIGRATIONS_DIR=str(migrations))
+    r = run_cli(home, "migrate", "--json", env=env)
+    assert json.loads(r.stdout)["applied"] == []  # `up` applied them already
+    (migrations / "0003_note.sql").write_text(
+        "ALTER TABLE {database}.events {on_cluster} ADD COLUMN IF NOT EXISTS note String;\n"
+    )
+    assert json.loads(run_cli(home, "migrate", "--json", env=env).stdout)["applied"] == [
+        "0003_note"
+    ]
+    (migrations / "0003_note.sql").write_text("-- edited after it was applied\n")
+    r = run_cli(home, "migrate", env=env, check=False)
+    assert r.returncode == 1
+    assert "0003_note.sql was changed after it was applied" in r.stderr
+
+
+def test_kafka_broker_fixture_creates_capped_topics(kafka_broker: EmbeddedBroker) -> None:
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    topics = Settings().topics
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topics.events)
+    config = admin.describe_configs([resource])[resource].result(10)
+    assert config["retention.bytes"].value == str(topics.retention_bytes)
+    assert config["segment.bytes"].value == str(topics.segment_bytes)
+    assert config["retention.ms"].value == str(topics.retention_ms)
+    pid = kafka_broker.pid
+    assert pid and kafka_broker.alive()
+    assert kafka_broker.stop() == "terminated"
+    assert not pid_alive(pid)
+    kill_leftovers([pid])
+
+
+@pytest.mark.slow
+def test_demo_runs_traffic_and_stops_everything(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    handle = StackHandle(home)
+    try:
+        r = run_cli(home, "demo", "--duration", "6", "--rate", "500", "--refresh", "1")
+        assert "tocsin demo: events in ClickHouse" in r.stderr
+        sent = int(r.stderr.rsplit("sent ", 1)[1].split(" ", 1)[0].replace(",", ""))
+        assert sent > 0
+        assert "worker-0: terminated" in r.stderr and "broker: terminated" in r.stderr
+    finally:
+        pids = handle.recorded_pids()
+        stop_stack(handle)
+    state = json.loads((home / "run" / "stack.json").read_text())
+    assert state["state"] == "stopped" and not pids
+    # end to end: the worker wrote the traffic into ClickHouse (read back from chdb directly)
+    r = run_cli(home, "sql", "SELECT count() AS n FROM events_dedup", "-f", "json")
+    assert json.loads(r.stdout)[0]["n"] > 0  # (sent is the last frame: traffic ran on)
+
+
+def test_external_broker_is_used_not_started(tmp_path: Path, kafka_broker: EmbeddedBroker) -> None:
+    home = tmp_path / "home"
+    env = tocsin_env(
+        home,
+        TOCSIN_BOOTSTRAP_SERVERS=kafka_broker.bootstrap_servers,
+        TOCSIN_TOPICS__EVENTS="other.events",
+    )
+    try:
+        st = json.loads(run_cli(home, "up", "--detach", "--no-workers", "--json", env=env).stdout)
+        assert st["bootstrap_servers"] == kafka_broker.bootstrap_servers
+        assert st["embedded"] == {"broker": False, "clickhouse": True}
+        assert "broker" not in st["pids"]
+        assert "other.events" in describe(kafka_broker.bootstrap_servers, ["other.events"])
+    finally:
+        run_cli(home, "down", env=env, check=False)
+    assert kafka_broker.alive()  # not ours to stop

@@ -1,0 +1,1 @@
+"""The embedded runtime: noida-db broker, topics, worker processes and their state on disk."""
