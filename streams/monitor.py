@@ -1,0 +1,898 @@
+"""The events hot path: a batch consumer that commits after it writes (DESIGN.md 2 and 3).
+
+One :class:`BatchMonitor` runs in its own thread inside the faust worker
+(:mod:`streams.app`). Each step:
+
+1. ``consume(num_messages=batch_size, timeout=poll_timeout)`` from the events topic;
+2. decode the whole batch (:class:`streams.codec.EventDecoder`), undecodable records
+   become :class:`~streams.dlq.DeadLetter` s;
+3. check the DLQ limit (:class:`DlqRatioWindow`): when most messages are bad the worker
+   stops loudly instead of dead-lettering everything;
+4. run the detector :class:`Pipeline` (PII redaction today; toxicity, drift, SLO later);
+5. write the events and the dead letters to ClickHouse and the dead letters to the DLQ
+   topic, retrying retryable errors with capped exponential backoff. While it retries the
+   loop does not consume: librdkafka's prefetch stops at ``queued.max.messages.kbytes``, so
+   memory stays bounded and nothing is lost (``consumer.pause()/resume()`` is not used:
+   on noida-db a partition paused after its first fetch never fetched again, measured with
+   confluent-kafka 2.16);
+6. commit the offsets of everything written, synchronously, every ``commit_interval_s``.
+
+A permanent sink error, or the DLQ limit, raises :class:`WorkerStopped` without committing:
+the process exits non-zero and a restart with the same worker id replays from the last
+commit (``events`` is a ReplacingMergeTree on ``event_id``, so replays are harmless).
+
+The pure parts (:class:`DlqRatioWindow`, :class:`OffsetTracker`, :class:`Backoff`,
+:class:`Pipeline`, :class:`MonitorMetrics`) are unit tested on their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from streams.dlq import DeadLetter, dlq_rows
+
+log = logging.getLogger("tocsin.monitor")
+
+# ---------------------------------------------------------------------------- interfaces
+
+
+@runtime_checkable
+class InvalidLike(Protocol):
+    """What the decoder says about a record it could not read."""
+
+    reason: str
+    detail: str
+
+
+class DecodedBatchLike(Protocol):
+    """The decoder's output: column lists for the good records, and the bad ones."""
+
+    columns: dict[str, list[Any]]
+    good_index: list[int]
+    invalid: list[tuple[int, Any]]
+
+
+class DecoderLike(Protocol):
+    """``streams.codec.EventDecoder``."""
+
+    def decode_batch(self, values: Sequence[bytes | None]) -> Any: ...
+
+
+class WriterLike(Protocol):
+    """``sinks.clickhouse.writer.EventWriter``."""
+
+    def insert_events(self, columns: dict[str, list[Any]]) -> int: ...
+
+    def insert_dead_letters(self, rows: list[dict[str, Any]]) -> Any: ...
+
+
+class Stage(Protocol):
+    """A detector stage: takes a decoded batch, returns it (possibly with new columns).
+
+    Stages must not drop or reorder rows; they may change values (redaction) and add
+    columns (scores, verdicts). PII, toxicity, drift and SLO stages plug in here.
+    """
+
+    name: str
+
+    def process(self, batch: Any) -> Any: ...
+
+
+class Pipeline:
+    """Runs stages in order over a decoded batch.
+
+    >>> class Upper:
+    ...     name = "upper"
+    ...     def process(self, batch):
+    ...         batch["x"] = [v.upper() for v in batch["x"]]
+    ...         return batch
+    >>> Pipeline([Upper()]).process({"x": ["a", "b"]})
+    {'x': ['A', 'B']}
+    >>> Pipeline().names
+    []
+    """
+
+    def __init__(self, stages: Iterable[Stage] = ()) -> None:
+        self.stages: list[Stage] = list(stages)
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the stages, in order."""
+        return [s.name for s in self.stages]
+
+    def process(self, batch: Any) -> Any:
+        """Run every stage; each gets the previous stage's output."""
+        for stage in self.stages:
+            batch = stage.process(batch)
+        return batch
+
+
+class PiiRedactionStage:
+    """Redacts ``prompt`` and ``response`` in place and fills ``pii_types``/``pii_count``.
+
+    Wraps a ``detectors.pii.PiiDetector`` (anything with ``redact_batch(texts)`` returning
+    ``.texts``, ``.types`` and ``.counts``). With ``redact=False`` (``pii.store_raw``) the
+    text is kept as sent and only the verdict columns are filled.
+
+    >>> from types import SimpleNamespace
+    >>> class Fake:
+    ...     def redact_batch(self, texts):
+    ...         hit = ["@" in t for t in texts]
+    ...         return SimpleNamespace(
+    ...             texts=["<EMAIL_ADDRESS>" if h else t for t, h in zip(texts, hit)],
+    ...             types=[["EMAIL_ADDRESS"] if h else [] for h in hit],
+    ...             counts=[{"EMAIL_ADDRESS": 1} if h else {} for h in hit])
+    >>> batch = SimpleNamespace(columns={"prompt": ["mail a@b.c", None], "response": ["ok", "x@y.z"]})
+    >>> out = PiiRedactionStage(Fake()).process(batch).columns
+    >>> out["prompt"], out["response"], out["pii_types"], out["pii_count"]
+    (['<EMAIL_ADDRESS>', None], ['ok', '<EMAIL_ADDRESS>'], [['EMAIL_ADDRESS'], ['EMAIL_ADDRESS']], [1, 1])
+    """
+
+    name = "pii"
+
+    def __init__(self, detector: Any, *, redact: bool = True) -> None:
+        self.detector = detector
+        self.redact = redact
+
+    def process(self, batch: Any) -> Any:
+        """Redact one decoded batch (columns are replaced, rows keep their order)."""
+        cols = batch.columns
+        types: list[set[str]] | None = None
+        counts: list[int] | None = None
+        for name in ("prompt", "response"):
+            values = cols.get(name)
+            if values is None:
+                continue
+            result = self.detector.redact_batch([v or "" for v in values])
+            if self.redact:
+                cols[name] = [
+                    None if v is None else t for v, t in zip(values, result.texts, strict=True)
+                ]
+            if types is None or counts is None:
+                types = [set(t) for t in result.types]
+                counts = [sum(c.values()) for c in result.counts]
+            else:
+                for i, (t, c) in enumerate(zip(result.types, result.counts, strict=True)):
+                    types[i].update(t)
+                    counts[i] += sum(c.values())
+        if types is not None and counts is not None:
+            cols["pii_types"] = [sorted(t) for t in types]
+            cols["pii_count"] = [min(c, 65535) for c in counts]  # UInt16 column
+        return batch
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+class WorkerStopped(RuntimeError):
+    """The worker must stop without committing; the process exits with ``exit_code``."""
+
+    exit_code = 1
+
+
+class DlqLimitExceeded(WorkerStopped):
+    """Most recent messages were undecodable: a producer or schema problem, not noise."""
+
+    exit_code = 3
+
+
+class SinkFailed(WorkerStopped):
+    """The sink raised a permanent error (or one we cannot classify)."""
+
+    exit_code = 4
+
+
+# ---------------------------------------------------------------------------- pure parts
+
+
+class DlqRatioWindow:
+    """The share of invalid messages among the most recent ones (the DLQ limit).
+
+    The window holds the last ``min_messages`` messages. :meth:`update` takes one batch's
+    invalid flags (in consumption order); :attr:`exceeded` is true once the window is
+    full and more than ``max_ratio`` of it is invalid, or when one batch at least as
+    large as the window is on its own more than ``max_ratio`` invalid.
+
+    Parameters
+    ----------
+    max_ratio
+        Largest tolerated share of invalid messages, in ``(0, 1]``.
+    min_messages
+        Window length; nothing is judged before this many messages were seen.
+
+    Examples
+    --------
+    >>> w = DlqRatioWindow(max_ratio=0.5, min_messages=4)
+    >>> w.update(np.array([True, True, True])).exceeded   # window not full yet
+    False
+    >>> w.update(np.array([False])).exceeded              # 3 of 4 bad
+    True
+    >>> w.update(np.array([False, False, False])).ratio   # window: [F, F, F, F]
+    0.0
+    """
+
+    def __init__(self, max_ratio: float, min_messages: int) -> None:
+        if not 0 < max_ratio <= 1:
+            raise ValueError(f"max_ratio must be in (0, 1], got {max_ratio}")
+        if min_messages < 1:
+            raise ValueError(f"min_messages must be >= 1, got {min_messages}")
+        self.max_ratio = max_ratio
+        self.min_messages = min_messages
+        self._ring = np.zeros(min_messages, dtype=bool)
+        self._pos = 0
+        self._seen = 0
+        self._batch_exceeded = False
+
+    @property
+    def ratio(self) -> float:
+        """Invalid share of the messages currently in the window (0 when empty)."""
+        n = min(self._seen, self.min_messages)
+        return float(self._ring.sum()) / n if n else 0.0
+
+    @property
+    def full(self) -> bool:
+        """Whether ``min_messages`` messages have been seen."""
+        return self._seen >= self.min_messages
+
+    @property
+    def exceeded(self) -> bool:
+        """Whether the DLQ limit is exceeded (see class docstring)."""
+        return self._batch_exceeded or (self.full and self.ratio > self.max_ratio)
+
+    def update(self, invalid: np.ndarray) -> DlqRatioWindow:
+        """Add one batch's invalid flags (bool array, consumption order)."""
+        flags = np.asarray(invalid, dtype=bool)
+        n = int(flags.size)
+        cap = self.min_messages
+        self._batch_exceeded = n >= cap and float(flags.mean()) > self.max_ratio
+        if n >= cap:
+            self._ring[:] = flags[-cap:]
+            self._pos = 0
+        elif n:
+            end = self._pos + n
+            if end <= cap:
+                self._ring[self._pos : end] = flags
+            else:
+                first = cap - self._pos
+                self._ring[self._pos :] = flags[:first]
+                self._ring[: n - first] = flags[first:]
+            self._pos = end % cap
+        self._seen += n
+        return self
+
+
+@dataclass
+class OffsetTracker:
+    """Next offset to commit per ``(topic, partition)``, advanced only after a write.
+
+    Examples
+    --------
+    >>> t = OffsetTracker()
+    >>> t.advance([("ev", 0, 10), ("ev", 0, 11), ("ev", 1, 3)])
+    >>> t.pending()
+    {('ev', 0): 12, ('ev', 1): 4}
+    >>> t.mark_committed({("ev", 0): 12})
+    >>> t.pending()
+    {('ev', 1): 4}
+    >>> t.forget([("ev", 1)])
+    >>> t.pending()
+    {}
+    """
+
+    _next: dict[tuple[str, int], int] = field(default_factory=dict)
+    _committed: dict[tuple[str, int], int] = field(default_factory=dict)
+    uncommitted_messages: int = 0
+
+    def advance(self, positions: Iterable[tuple[str, int, int]]) -> None:
+        """Record that the records at these ``(topic, partition, offset)`` are written."""
+        nxt = self._next
+        n = 0
+        for topic, partition, offset in positions:
+            key = (topic, partition)
+            if offset + 1 > nxt.get(key, -1):
+                nxt[key] = offset + 1
+            n += 1
+        self.uncommitted_messages += n
+
+    def pending(self, only: set[tuple[str, int]] | None = None) -> dict[tuple[str, int], int]:
+        """Offsets written but not committed yet, optionally limited to ``only``."""
+        return {
+            k: v
+            for k, v in self._next.items()
+            if self._committed.get(k) != v and (only is None or k in only)
+        }
+
+    def mark_committed(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Record a successful commit of ``offsets``."""
+        self._committed.update(offsets)
+        if not self.pending():
+            self.uncommitted_messages = 0
+
+    def forget(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Drop what we know of partitions we lost (revoked or lost in a rebalance)."""
+        for key in partitions:
+            self._next.pop(key, None)
+            self._committed.pop(key, None)
+        if not self.pending():
+            self.uncommitted_messages = 0
+
+
+@dataclass
+class Backoff:
+    """Capped exponential backoff with deterministic jitter-free delays.
+
+    >>> list(Backoff(initial_s=0.1, max_s=0.5).delays(5))
+    [0.1, 0.2, 0.4, 0.5, 0.5]
+    """
+
+    initial_s: float = 0.1
+    max_s: float = 30.0
+    factor: float = 2.0
+
+    def delays(self, attempts: int | None = None) -> Iterator[float]:
+        """Successive delays; endless when ``attempts`` is None."""
+        delay = self.initial_s
+        i = 0
+        while attempts is None or i < attempts:
+            yield min(delay, self.max_s)
+            delay *= self.factor
+            i += 1
+
+
+@dataclass
+class MonitorMetrics:
+    """Counters of one worker, for ``tocsin status`` and the worker's run file.
+
+    >>> m = MonitorMetrics(); m.consumed += 3; m.snapshot()["consumed"]
+    3
+    """
+
+    consumed: int = 0
+    written: int = 0
+    dead_lettered: int = 0
+    skipped_ranges: int = 0
+    skipped_messages: int = 0
+    batches: int = 0
+    commits: int = 0
+    write_retries: int = 0
+    lag: int = 0
+    paused: bool = False
+    last_batch_s: float = 0.0
+    last_error: str = ""
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of the counters, safe to serialize from another thread."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """What :class:`BatchMonitor` needs from ``Settings.worker`` and ``Settings.topics``.
+
+    >>> MonitorConfig("tocsin.events.v1", "tocsin.dlq.v1").batch_size
+    10000
+    """
+
+    events_topic: str
+    dlq_topic: str
+    worker_id: str = ""
+    batch_size: int = 10_000
+    poll_timeout_s: float = 0.5
+    commit_interval_s: float = 2.0
+    commit_every_messages: int = 50_000
+    dlq_max_ratio: float = 0.5
+    dlq_min_messages: int = 1000
+    insert_retry_initial_s: float = 0.2
+    insert_retry_max_s: float = 30.0
+
+
+# ---------------------------------------------------------------------------- table rows
+
+#: Optional Avro fields (None when absent) stored in non-Nullable columns of ``events``,
+#: with the value that stands for "absent" there.
+ABSENT_AS: dict[str, Any] = {
+    "trace_id": "",
+    "prompt": "",
+    "response": "",
+    "error_type": "",
+    "user_hash": "",
+    "tokens_in": 0,
+    "tokens_out": 0,
+    "cost_usd": 0.0,
+}
+
+
+def events_table_columns(
+    columns: dict[str, list[Any]], partitions: list[int], offsets: list[int]
+) -> dict[str, list[Any]]:
+    """The decoded columns as the ``events`` table stores them, with the Kafka position.
+
+    The decoder keeps Avro's ``None`` for absent optional fields; the table keeps a default
+    for most of them (see :data:`ABSENT_AS`). ``kafka_partition``/``kafka_offset`` record
+    where each event was read, for audits and replays.
+
+    >>> cols = events_table_columns({"event_id": ["a", "b"], "prompt": [None, "hi"]}, [0, 1], [5, 9])
+    >>> cols["prompt"], cols["kafka_partition"], cols["kafka_offset"]
+    (['', 'hi'], [0, 1], [5, 9])
+    """
+    out = dict(columns)
+    for name, absent in ABSENT_AS.items():
+        values = out.get(name)
+        if values is not None and None in values:
+            out[name] = [absent if v is None else v for v in values]
+    out["kafka_partition"] = partitions
+    out["kafka_offset"] = offsets
+    return out
+
+
+# ---------------------------------------------------------------------------- the loop
+
+
+def consumer_config(bootstrap: str, group_id: str, worker_id: str, **extra: Any) -> dict[str, Any]:
+    """confluent-kafka consumer settings for the batch consumer (STACK.md pitfalls).
+
+    >>> c = consumer_config("127.0.0.1:9092", "g", "worker-0")
+    >>> c["group.instance.id"], c["enable.auto.commit"], c["receive.message.max.bytes"]
+    ('worker-0', False, 2147483647)
+    """
+    conf: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group_id,
+        # Static membership: noida-db never expires a dead member, a restart with the
+        # same id takes its partitions back at once.
+        "group.instance.id": worker_id,
+        "client.id": f"tocsin-{worker_id}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        # noida-db ignores Fetch max_bytes: a lagging consumer gets the whole backlog.
+        "receive.message.max.bytes": 2147483647,
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 1000,
+        # The loop stops polling while the sink is down (bounded by the prefetch cap below);
+        # that must not count as a hung consumer.
+        "max.poll.interval.ms": 86_400_000,
+        "queued.max.messages.kbytes": 65_536,
+        "enable.partition.eof": False,
+        "logger": logging.getLogger("tocsin.kafka.consumer"),
+    }
+    conf.update(extra)
+    return conf
+
+
+def producer_config(bootstrap: str, worker_id: str, **extra: Any) -> dict[str, Any]:
+    """confluent-kafka producer settings for the DLQ (idempotent, ``acks=all``).
+
+    >>> producer_config("h:1", "worker-0")["enable.idempotence"]
+    True
+    """
+    conf: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "client.id": f"tocsin-{worker_id}-dlq",
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "message.max.bytes": 16 * 1024 * 1024,
+        "logger": logging.getLogger("tocsin.kafka.producer"),
+    }
+    conf.update(extra)
+    return conf
+
+
+class BatchMonitor:
+    """The batch consumer loop. Create it, then call :meth:`run` in a thread.
+
+    Parameters
+    ----------
+    consumer
+        A ``confluent_kafka.Consumer`` built with :func:`consumer_config`.
+    producer
+        A ``confluent_kafka.Producer`` for the DLQ topic (:func:`producer_config`).
+    decoder
+        ``streams.codec.EventDecoder``.
+    writer
+        ``sinks.clickhouse.writer.EventWriter``.
+    config
+        Topics, batch size, cadence and limits.
+    pipeline
+        Detector stages run on each decoded batch.
+    retryable
+        Exception types that mean "the sink is unavailable, try again"
+        (``sinks.base.RetryableError``); anything else from the sink stops the worker.
+
+    Examples
+    --------
+    >>> from confluent_kafka import Consumer, Producer                  # doctest: +SKIP
+    >>> monitor = BatchMonitor(
+    ...     Consumer(consumer_config("127.0.0.1:9092", "tocsin-monitor", "worker-0")),
+    ...     Producer(producer_config("127.0.0.1:9092", "worker-0")),
+    ...     EventDecoder(LocalSchemaResolver()), EventWriter(client),
+    ...     MonitorConfig("tocsin.events.v1", "tocsin.dlq.v1"),
+    ...     retryable=(RetryableError,))                                # doctest: +SKIP
+    >>> threading.Thread(target=monitor.run).start()                    # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        consumer: Any,
+        producer: Any,
+        decoder: DecoderLike,
+        writer: WriterLike,
+        config: MonitorConfig,
+        *,
+        pipeline: Pipeline | None = None,
+        retryable: tuple[type[BaseException], ...] = (),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.consumer = consumer
+        self.producer = producer
+        self.decoder = decoder
+        self.writer = writer
+        self.config = config
+        self.pipeline = pipeline or Pipeline()
+        self.retryable = retryable
+        self.metrics = MonitorMetrics()
+        self.offsets = OffsetTracker()
+        self.window = DlqRatioWindow(config.dlq_max_ratio, config.dlq_min_messages)
+        self.stop_event = threading.Event()
+        self._sleep = sleep
+        self._assigned: set[tuple[str, int]] = set()
+        self._expected: dict[tuple[str, int], int] = {}
+        self._pending_letters: list[DeadLetter] = []
+        self._last_commit = time.monotonic()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def subscribe(self) -> None:
+        """Subscribe to the events topic with the rebalance callbacks."""
+        self.consumer.subscribe(
+            [self.config.events_topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+
+    def run(self) -> None:
+        """Consume until :meth:`stop`; raises :class:`WorkerStopped` on a fatal condition.
+
+        On a normal stop the offsets of everything written are committed and the
+        consumer is closed. On :class:`WorkerStopped` nothing more is committed.
+        """
+        self.subscribe()
+        try:
+            while not self.stop_event.is_set():
+                self.step()
+            self._commit(force=True)
+        except _Abandoned as exc:
+            log.warning("%s", exc)
+        finally:
+            self._close()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish its current batch, commit and return."""
+        self.stop_event.set()
+
+    def _close(self) -> None:
+        try:
+            self.producer.flush(5)
+        finally:
+            self.consumer.close()
+
+    # ------------------------------------------------------------------ one batch
+
+    def step(self) -> int:
+        """Consume, decode, write and (maybe) commit one batch; returns its size."""
+        cfg = self.config
+        messages = self.consumer.consume(num_messages=cfg.batch_size, timeout=cfg.poll_timeout_s)
+        records = [m for m in messages if self._usable(m)]
+        if not records:
+            if self._pending_letters:
+                self._write({}, self._take_pending_letters())
+            self._commit()
+            return 0
+        t0 = time.perf_counter()
+        positions = [(m.topic(), m.partition(), m.offset()) for m in records]
+        self._check_gaps(positions)
+        values = [m.value() for m in records]
+        decoded = self._with_retry("decode (schema registry)", lambda: self._decode(values))
+        invalid_flags = np.zeros(len(records), dtype=bool)
+        letters = self._take_pending_letters()
+        for index, problem in decoded.invalid:
+            invalid_flags[index] = True
+            msg = records[index]
+            letters.append(
+                DeadLetter.from_message(
+                    topic=msg.topic(),
+                    partition=msg.partition(),
+                    offset=msg.offset(),
+                    key=msg.key(),
+                    value=msg.value(),
+                    headers=msg.headers(),
+                    reason=getattr(problem, "reason", "invalid"),
+                    detail=getattr(problem, "detail", str(problem)),
+                    message_ts_ms=_message_ts(msg),
+                    schema_id=getattr(problem, "schema_id", None),
+                    worker_id=cfg.worker_id or None,
+                )
+            )
+        self.metrics.consumed += len(records)
+        if self.window.update(invalid_flags).exceeded:
+            raise DlqLimitExceeded(
+                f"DLQ limit exceeded: {self.window.ratio:.0%} of the last "
+                f"{self.window.min_messages} messages on {cfg.events_topic} could not be "
+                f"decoded (limit {cfg.dlq_max_ratio:.0%}). Nothing was committed. Check the "
+                f"producers and the schema registry, then inspect {cfg.dlq_topic} or raise "
+                "TOCSIN_WORKER__DLQ_MAX_RATIO if this is expected."
+            )
+        columns: dict[str, list[Any]] = {}
+        if decoded.good_index:
+            batch = self.pipeline.process(decoded)
+            good = [positions[i] for i in batch.good_index]
+            columns = events_table_columns(
+                batch.columns, [p[1] for p in good], [p[2] for p in good]
+            )
+        self._write(columns, letters)
+        self.offsets.advance(positions)
+        self.metrics.batches += 1
+        self.metrics.last_batch_s = time.perf_counter() - t0
+        self._update_lag(positions)
+        self._commit()
+        return len(records)
+
+    def _decode(self, values: list[bytes | None]) -> Any:
+        try:
+            return self.decoder.decode_batch(values)
+        except Exception as exc:
+            # The registry being unreachable is not the messages' fault: retry the batch.
+            if getattr(exc, "retryable", False):
+                raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+            raise
+
+    def _usable(self, msg: Any) -> bool:
+        err = msg.error()
+        if err is None:
+            return True
+        if err.fatal():
+            raise WorkerStopped(f"Kafka consumer fatal error: {err}. Restart the worker.")
+        log.warning("consumer: %s", err)
+        return False
+
+    def _take_pending_letters(self) -> list[DeadLetter]:
+        out, self._pending_letters = self._pending_letters, []
+        return out
+
+    # ------------------------------------------------------------------ writing
+
+    def _write(self, columns: dict[str, list[Any]], letters: list[DeadLetter]) -> None:
+        n_good = len(next(iter(columns.values()))) if columns else 0
+        if n_good:
+            self._with_retry("insert events", lambda: self.writer.insert_events(columns))
+        if letters:
+            rows = dlq_rows(letters)
+            self._with_retry("insert dead letters", lambda: self.writer.insert_dead_letters(rows))
+            self._with_retry("produce to the DLQ topic", lambda: self._produce_dlq(letters))
+        self.metrics.written += n_good
+        self.metrics.dead_lettered += sum(1 for dl in letters if dl.reason != "skipped_range")
+
+    def _produce_dlq(self, letters: list[DeadLetter]) -> None:
+        failures: list[str] = []
+
+        def on_delivery(err: Any, _msg: Any) -> None:
+            if err is not None:
+                failures.append(str(err))
+
+        for dl in letters:
+            while True:
+                try:
+                    self.producer.produce(
+                        self.config.dlq_topic,
+                        value=dl.value,
+                        key=dl.key,
+                        headers=dl.kafka_headers(),
+                        on_delivery=on_delivery,
+                    )
+                    break
+                except BufferError:
+                    self.producer.poll(0.1)
+        remaining = self.producer.flush(30)
+        if remaining or failures:
+            raise _Transient(
+                f"{remaining} DLQ records undelivered, {len(failures)} failed "
+                f"({failures[:1]}); is the broker up?"
+            )
+
+    def _with_retry(self, what: str, action: Callable[[], Any]) -> Any:
+        cfg = self.config
+        delays = Backoff(cfg.insert_retry_initial_s, cfg.insert_retry_max_s).delays()
+        attempt = 0
+        retry_on: tuple[type[BaseException], ...] = (*self.retryable, _Transient)
+        while True:
+            try:
+                result = action()
+            except retry_on as exc:
+                attempt += 1
+                delay = next(delays)
+                self.metrics.write_retries += 1
+                self.metrics.last_error = f"{what}: {type(exc).__name__}: {exc}"[:500]
+                log.warning(
+                    "%s failed (attempt %d): %s: %s; consumption paused, retrying in %.1f s",
+                    what,
+                    attempt,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                self.metrics.paused = True
+                if self.stop_event.wait(delay):
+                    raise _Abandoned(f"stopped while retrying {what}; nothing committed") from exc
+                continue
+            except WorkerStopped:
+                raise
+            except Exception as exc:
+                raise SinkFailed(
+                    f"{what} failed with a permanent error: {type(exc).__name__}: {exc}. "
+                    "Nothing was committed; fix the cause (schema, permissions, disk) and "
+                    "restart the worker with the same id to replay from the last commit."
+                ) from exc
+            if attempt:
+                log.warning("%s succeeded after %d retries; resuming consumption", what, attempt)
+            self.metrics.paused = False
+            return result
+
+    # ------------------------------------------------------------------ committing
+
+    def _commit(self, force: bool = False) -> None:
+        cfg = self.config
+        due = (
+            force
+            or time.monotonic() - self._last_commit >= cfg.commit_interval_s
+            or self.offsets.uncommitted_messages >= cfg.commit_every_messages
+        )
+        if not due:
+            return
+        pending = self.offsets.pending(only=self._assigned)
+        self._last_commit = time.monotonic()
+        if not pending:
+            return
+        from confluent_kafka import KafkaException, TopicPartition
+
+        tps = [TopicPartition(t, p, off) for (t, p), off in pending.items()]
+        try:
+            result = self.consumer.commit(offsets=tps, asynchronous=False)
+        except KafkaException as exc:
+            # Broker restart or rebalance: keep them pending, the next commit carries them.
+            log.warning("offset commit failed, will retry with the next batch: %s", exc)
+            return
+        failed = [tp for tp in result or () if tp.error is not None]
+        if failed:
+            log.warning("offset commit failed for %d partitions: %s", len(failed), failed[0].error)
+            pending = {
+                k: v
+                for k, v in pending.items()
+                if all((tp.topic, tp.partition) != k for tp in failed)
+            }
+        self.offsets.mark_committed(pending)
+        self.metrics.commits += 1
+
+    # ------------------------------------------------------------------ rebalances
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        self._assigned.update(keys)
+        try:
+            committed = consumer.committed(partitions, timeout=10)
+        except Exception as exc:  # the check is best effort: reading goes on without it
+            log.warning("could not read committed offsets on assignment: %s", exc)
+            return
+        for tp in committed:
+            key = (tp.topic, tp.partition)
+            if tp.offset < 0:
+                self._expected.pop(key, None)
+                continue
+            self._expected[key] = tp.offset
+            self._check_log_start(tp.topic, tp.partition, tp.offset, None)
+        log.info("assigned %s", sorted(keys))
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        # Everything in OffsetTracker is already written: commit it before letting go.
+        # An in-flight batch (a write being retried) has not reached the tracker yet, so
+        # nothing past it is committed; its records are replayed by the new owner.
+        self._commit(force=True)
+        self._forget(keys)
+        log.info("revoked %s", sorted(keys))
+
+    def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        self._forget(keys)
+        log.warning("lost %s without a clean revoke; uncommitted records will be replayed", keys)
+
+    def _forget(self, keys: list[tuple[str, int]]) -> None:
+        self.offsets.forget(keys)
+        for key in keys:
+            self._assigned.discard(key)
+            self._expected.pop(key, None)
+
+    # ------------------------------------------------------------------ skipped ranges
+
+    def _check_gaps(self, positions: list[tuple[str, int, int]]) -> None:
+        expected = self._expected
+        for topic, partition, offset in positions:
+            key = (topic, partition)
+            want = expected.get(key)
+            if want is not None and offset > want:
+                self._check_log_start(topic, partition, want, offset)
+            expected[key] = offset + 1
+
+    def _check_log_start(self, topic: str, partition: int, want: int, got: int | None) -> None:
+        """Report ``want .. log_start-1`` when retention deleted it before we read it."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        try:
+            marks = self.consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=5, cached=False
+            )
+        except KafkaException as exc:
+            log.warning("could not read the log start of %s[%d]: %s", topic, partition, exc)
+            marks = None
+        if marks is None:
+            if got is None:
+                return
+            low = got  # unknown log start: report the whole gap rather than hide it
+        else:
+            low = marks[0]
+        end = low if got is None else min(low, got)
+        if end <= want:
+            return  # a legitimate gap (compaction, transaction markers)
+        letter = DeadLetter.skipped_range(
+            topic, partition, want, end, worker_id=self.config.worker_id or None
+        )
+        log.error(
+            "SKIPPED RANGE: %s; the events in it are lost. Size retention for the outage "
+            "(topics.retention_bytes / retention_ms) or keep the worker running.",
+            letter.detail,
+        )
+        self._pending_letters.append(letter)
+        self.metrics.skipped_ranges += 1
+        self.metrics.skipped_messages += end - want
+        self._expected[(topic, partition)] = end
+
+    # ------------------------------------------------------------------ lag
+
+    def _update_lag(self, positions: list[tuple[str, int, int]]) -> None:
+        """Records behind the high watermark, over the partitions of the last batch."""
+        from confluent_kafka import TopicPartition
+
+        seen = {(topic, partition): offset for topic, partition, offset in positions}
+        lag = 0
+        for (topic, partition), offset in seen.items():
+            try:
+                marks = self.consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), cached=True
+                )
+            except Exception as exc:  # lag is a metric: never fail a batch for it
+                log.debug("lag of %s[%d] unknown: %s", topic, partition, exc)
+                continue
+            if marks:
+                lag += max(0, marks[1] - offset - 1)
+        self.metrics.lag = lag
+
+
+class _Abandoned(RuntimeError):
+    """A stop was requested while a write was being retried: exit without committing it."""
+
+
+class _Transient(RuntimeError):
+    """A failure outside the sink worth retrying (broker acks for the DLQ, schema registry)."""
+
+
+def _message_ts(msg: Any) -> int | None:
+    kind, ts = msg.timestamp()
+    return int(ts) if kind and ts >= 0 else None
