@@ -6,7 +6,7 @@ Grafana or ``clickhouse_connect.get_client(host="127.0.0.1", port=P)`` can read 
 data. It implements the part of the HTTP interface those clients use:
 
 - ``GET|POST /?query=...``; a POST body is the query, or appended to ``query``; an
-  ``INSERT ... FORMAT F`` in ``query`` takes its data from the body (gzip, deflate, lz4);
+  ``INSERT ... FORMAT F`` in ``query`` takes its data from the body (gzip, deflate, br, lz4, zstd; every frame);
 - ``default_format`` (else ``TabSeparated``) for result queries without a ``FORMAT``
   clause; the query's own ``FORMAT`` wins;
 - ``database``, ``param_<name>`` (server-side parameters) and other parameters as settings;
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import re
 import sys
 import zlib
@@ -168,23 +169,77 @@ def unescape_param(value: str) -> str:
     return _ESCAPE_RE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), value)
 
 
+def _lz4_frames(body: bytes) -> bytes:
+    """Every LZ4 frame of ``body``: clickhouse-connect sends one frame per block."""
+    try:
+        import lz4.frame
+    except ImportError as exc:
+        raise QueryError("Code: 0. lz4 request bodies need the lz4 package") from exc
+    out = bytearray()
+    rest = body
+    while rest:
+        decompressor = lz4.frame.LZ4FrameDecompressor()
+        out += decompressor.decompress(rest)
+        if not decompressor.eof:
+            raise QueryError("Code: 0. DB::Exception: truncated lz4 request body")
+        rest = decompressor.unused_data
+    return bytes(out)
+
+
+def _zstd_frames(body: bytes) -> bytes:
+    """Every zstd frame of ``body``."""
+    try:
+        import zstandard
+    except ImportError as exc:
+        raise QueryError("Code: 0. zstd request bodies need the zstandard package") from exc
+    reader = zstandard.ZstdDecompressor().stream_reader(body, read_across_frames=True)
+    return bytes(reader.read())
+
+
 def _decode_body(body: bytes, encoding: str) -> bytes:
+    """The plain request body for a ``Content-Encoding``.
+
+    aiohttp already inflates gzip/deflate (and br) bodies of requests it parses, so for
+    those encodings a body that is not a valid compressed stream is taken as plain; a valid
+    gzip/zlib stream cannot arise by accident (both carry checksums). Concatenated
+    members/frames (one per block, as clickhouse-connect sends) are all decoded.
+
+    >>> import gzip
+    >>> _decode_body(gzip.compress(b"a") + gzip.compress(b"b"), "gzip")
+    b'ab'
+    >>> _decode_body(b"already inflated", "gzip")
+    b'already inflated'
+    """
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
         return body
-    if encoding == "gzip":
-        return zlib.decompress(body, 31)
-    if encoding == "deflate":
-        return zlib.decompress(body)
-    if encoding == "lz4":
+    if encoding in ("gzip", "x-gzip"):
         try:
-            import lz4.frame
-        except ImportError as exc:
-            raise QueryError("Code: 0. lz4 request bodies need the lz4 package") from exc
-        return bytes(lz4.frame.decompress(body))
+            return gzip.decompress(body)
+        except (OSError, EOFError, zlib.error):
+            return body
+    if encoding == "deflate":
+        try:
+            out = bytearray()
+            rest = body
+            while rest:
+                inflater = zlib.decompressobj()
+                out += inflater.decompress(rest) + inflater.flush()
+                if not inflater.eof:
+                    return body
+                rest = inflater.unused_data
+            return bytes(out)
+        except zlib.error:
+            return body
+    if encoding == "br":
+        return body  # aiohttp inflates br when brotli is installed, and refuses it otherwise
+    if encoding == "lz4":
+        return _lz4_frames(body)
+    if encoding == "zstd":
+        return _zstd_frames(body)
     raise QueryError(
         f"Code: 0. DB::Exception: unsupported Content-Encoding {encoding!r} "
-        "(use identity, gzip, deflate or lz4)"
+        "(use identity, gzip, deflate, br, lz4 or zstd)"
     )
 
 
