@@ -36,7 +36,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import chdtrc
 
 from detectors.drift.cusum import RawDetection, _stable_argsort
 
@@ -153,6 +152,8 @@ def compare_histogram_rows(
         chi = np.where(seen, (ref - er) ** 2 / er + (win - ew) ** 2 / ew, 0.0)
     chi2 = chi.sum(axis=1)
     df = np.maximum(m - 1, 1)
+    from scipy.special import chdtrc  # lazily: scipy costs start-up time of every CLI call
+
     p = np.where(m > 1, chdtrc(df, chi2), 1.0)
     return psi, chi2, p, df
 

@@ -18,18 +18,20 @@ ValueError: unknown river detector 'adwim': choose one of adwin, kswin, page_hin
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from river import drift
-from river.base import DriftDetector
 
 from detectors.drift.cusum import RawDetection
 
-RIVER_DETECTORS: dict[str, type[DriftDetector]] = {
-    "adwin": drift.ADWIN,
-    "kswin": drift.KSWIN,
-    "page_hinkley": drift.PageHinkley,
+if TYPE_CHECKING:
+    from river.base import DriftDetector
+
+# river is imported on first use (it costs ~1 s of start-up for every `tocsin` command).
+RIVER_DETECTORS: dict[str, str] = {
+    "adwin": "ADWIN",
+    "kswin": "KSWIN",
+    "page_hinkley": "PageHinkley",
 }
 # KSWIN samples at random: seed it so a replay gives the same verdicts.
 _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"kswin": {"seed": 42}}
@@ -38,11 +40,14 @@ _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"kswin": {"seed": 42}}
 def make_river_detector(name: str, **params: Any) -> DriftDetector:
     """A fresh river detector by name (``adwin``, ``page_hinkley``, ``kswin``)."""
     try:
-        cls = RIVER_DETECTORS[name]
+        class_name = RIVER_DETECTORS[name]
     except KeyError:
         raise ValueError(
             f"unknown river detector {name!r}: choose one of {', '.join(sorted(RIVER_DETECTORS))}"
         ) from None
+    from river import drift
+
+    cls: type[DriftDetector] = getattr(drift, class_name)
     return cls(**{**_DEFAULT_PARAMS.get(name, {}), **params})
 
 
@@ -59,6 +64,8 @@ def river_statistic(det: DriftDetector) -> tuple[float, float, dict[str, float]]
     >>> thr
     0.005
     """
+    from river import drift
+
     if isinstance(det, drift.ADWIN):
         return float(det.estimation), float("nan"), {"width": float(det.width)}
     if isinstance(det, drift.PageHinkley):
