@@ -11,7 +11,9 @@ Pre-fills a topic on the embedded noida-db broker with generated inference event
    subset, extrapolated; labelled as such;
 3. ``faust``: a faust agent (``stream.take(1000, within=0.5)`` → decode → one insert per
    take), the best case of faust's per-event stream path, in its own process, on a subset;
-4. the broker's own ceilings: produce rate of the pre-fill and a counting-only consumer.
+4. ``batch + PII`` and ``batch + toxicity + PII``: the worker's default pipeline on a
+   subset (toxicity scores every response with the default bundle on the CPU);
+5. the broker's own ceilings: produce rate of the pre-fill and a counting-only consumer.
 
 Run: ``.venv/bin/python bench/bench_ingest.py`` (200k events) or ``--quick`` (20k).
 Writes ``bench/results/ingest.json``. Numbers are noisy on a shared machine.
@@ -100,7 +102,14 @@ def consume_ceiling(bootstrap: str, n: int) -> float:
     return rate
 
 
-def settings_for(home: Path, bootstrap: str, group: str, batch_size: int, pii: bool = False) -> Any:
+def settings_for(
+    home: Path,
+    bootstrap: str,
+    group: str,
+    batch_size: int,
+    pii: bool = False,
+    toxicity: bool = False,
+) -> Any:
     from tocsin.settings import Settings, TopicSettings, WorkerSettings
 
     return Settings(
@@ -109,14 +118,17 @@ def settings_for(home: Path, bootstrap: str, group: str, batch_size: int, pii: b
         topics=TopicSettings(events=TOPIC, partitions=PARTITIONS),
         worker=WorkerSettings(batch_size=batch_size, group_id=group, poll_timeout_s=1.0),
         pii={"enabled": pii},
+        toxicity={"enabled": toxicity, "member_threads": 2},
     )
 
 
-def bench_batch(home: Path, bootstrap: str, n: int, pii: bool = False) -> dict[str, Any]:
-    """The worker's batch consumer on the first ``n`` events (with the PII stage or not)."""
+def bench_batch(
+    home: Path, bootstrap: str, n: int, pii: bool = False, toxicity: bool = False
+) -> dict[str, Any]:
+    """The worker's batch consumer on the first ``n`` events (with the detector stages or not)."""
     from streams.app import MonitorThread, build_monitor
 
-    settings = settings_for(home, bootstrap, f"bench-batch-{time.time_ns()}", 10_000, pii)
+    settings = settings_for(home, bootstrap, f"bench-batch-{time.time_ns()}", 10_000, pii, toxicity)
     parts = build_monitor(settings, "bench-0", bootstrap)
     errors: list[BaseException] = []
     thread = MonitorThread(parts.monitor, on_fatal=errors.append)
@@ -144,6 +156,7 @@ def bench_batch(home: Path, bootstrap: str, n: int, pii: bool = False) -> dict[s
     return {
         "events": m.written,
         "pii_stage": pii,
+        "toxicity_stage": toxicity,
         "unique_rows": uniq,
         "seconds": t_end - t_start,
         "events_per_s": (m.written - first) / (t_end - t_first),
@@ -336,6 +349,13 @@ def main(argv: list[str] | None = None) -> int:
         results["batch_pii"] = bench_batch(
             work / "batch-pii", broker.bootstrap_servers, min(n, max(subset, 30_000)), pii=True
         )
+        results["batch_full"] = bench_batch(
+            work / "batch-full",
+            broker.bootstrap_servers,
+            min(n, max(subset, 10_000)),
+            pii=True,
+            toxicity=True,
+        )
         results["one_row"] = bench_one_row(work / "row", broker.bootstrap_servers, row_subset, n)
         results["faust"] = bench_faust(work, broker.bootstrap_servers, subset)
     finally:
@@ -353,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
             "batch + PII redaction",
             results["batch_pii"]["events_per_s"],
             f"first {results['batch_pii']['events']:,} events",
+        ),
+        (
+            "batch + toxicity + PII",
+            results["batch_full"]["events_per_s"],
+            f"first {results['batch_full']['events']:,}; default bundle on CPU",
         ),
         ("faust agent, take(1000)", results["faust"]["events_per_s"], results["faust"]["note"]),
         ("one-row inserts", results["one_row"]["events_per_s"], results["one_row"]["note"]),

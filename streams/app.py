@@ -59,6 +59,7 @@ from streams.monitor import (
     PiiRedactionStage,
     Pipeline,
     Stage,
+    ToxicityStage,
     WorkerStopped,
 )
 
@@ -194,6 +195,38 @@ def pii_stage(settings: Settings) -> Stage | None:
     return PiiRedactionStage(detector, redact=not settings.pii.store_raw)
 
 
+def toxicity_stage(settings: Settings) -> Stage | None:
+    """The toxicity scoring stage from ``settings.toxicity``, or None when it is off.
+
+    Loads (and verifies) the configured bundle, or the one shipped with tocsin, and logs
+    the ONNX Runtime providers actually in use.
+
+    >>> from tocsin.settings import Settings
+    >>> toxicity_stage(Settings(toxicity={"enabled": False})) is None
+    True
+    >>> toxicity_stage(Settings()).name
+    'toxicity'
+    """
+    if not settings.toxicity.enabled:
+        return None
+    from detectors.toxicity import ToxicityScorer
+
+    scorer = ToxicityScorer(settings.toxicity.model_dir, **settings.toxicity.scorer_kwargs())
+    log.warning("toxicity: bundle %s, providers %s", scorer.bundle.name, scorer.providers)
+    return ToxicityStage(scorer, chunk_chars=settings.toxicity.chunk_chars)
+
+
+def default_pipeline(settings: Settings) -> Pipeline:
+    """The worker's stages in order: toxicity (on the text as sent), then PII redaction.
+
+    >>> from tocsin.settings import Settings
+    >>> default_pipeline(Settings()).names
+    ['toxicity', 'pii']
+    """
+    stages = [toxicity_stage(settings), pii_stage(settings)]
+    return Pipeline([s for s in stages if s is not None])
+
+
 @dataclass
 class WorkerParts:
     """Everything a worker opens, so that tests and the benchmark can build one too.
@@ -236,13 +269,18 @@ def build_monitor(
     url = resolve_url(settings.clickhouse_url, settings.chdb_path)
     if client is None:
         client = connect(url, settings.clickhouse_database)
-    migrate(client, settings.clickhouse_database, cluster=settings.clickhouse_cluster)
+    migrate(
+        client,
+        settings.clickhouse_database,
+        cluster=settings.clickhouse_cluster,
+        directory=settings.clickhouse_migrations_dir,
+        params={"events_ttl_days": settings.clickhouse_ttl_days},
+    )
     # A second client on the same engine for the query endpoint: it switches databases per
     # request, which must never affect the writer's inserts.
     query_client = connect(url, settings.clickhouse_database, create_database=False)
     if pipeline is None:
-        stage = pii_stage(settings)
-        pipeline = Pipeline([stage] if stage is not None else [])
+        pipeline = default_pipeline(settings)
     config = MonitorConfig(
         events_topic=settings.topics.events,
         dlq_topic=settings.topics.dlq,

@@ -168,6 +168,50 @@ class PiiRedactionStage:
         return batch
 
 
+class ToxicityStage:
+    """Scores each ``response`` with a toxicity model and fills the ``toxicity`` column.
+
+    Wraps a ``detectors.toxicity.ToxicityScorer`` (anything with ``score_batch(texts)``
+    returning label -> probabilities with a ``toxicity`` entry). It runs before PII
+    redaction, so the model sees the text as the user saw it; rows without a response
+    (errors, timeouts) get NULL. Texts go to the model in batches of ``batch_size``; with
+    ``chunk_chars`` long responses are scored per chunk of sentences, keeping the maximum.
+
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> class Fake:
+    ...     def score_batch(self, texts, chunk_chars=None):
+    ...         return {"toxicity": np.array([0.9 if "idiot" in t else 0.1 for t in texts])}
+    >>> batch = SimpleNamespace(columns={"response": ["you idiot", None, "", "thanks"]})
+    >>> [None if v is None else round(v, 1) for v in ToxicityStage(Fake()).process(batch).columns["toxicity"]]
+    [0.9, None, None, 0.1]
+    """
+
+    name = "toxicity"
+
+    def __init__(self, scorer: Any, *, batch_size: int = 4096, chunk_chars: int = 0) -> None:
+        self.scorer = scorer
+        self.batch_size = batch_size
+        self.chunk_chars = chunk_chars or None
+
+    def process(self, batch: Any) -> Any:
+        """Score one decoded batch (the ``toxicity`` column is replaced)."""
+        cols = batch.columns
+        responses = cols.get("response")
+        if responses is None:
+            return batch
+        scores: list[float | None] = [None] * len(responses)
+        todo = [i for i, text in enumerate(responses) if text]
+        for start in range(0, len(todo), self.batch_size):
+            rows = todo[start : start + self.batch_size]
+            texts = [responses[i] for i in rows]
+            values = self.scorer.score_batch(texts, chunk_chars=self.chunk_chars)["toxicity"]
+            for i, value in zip(rows, np.asarray(values, dtype=np.float64).tolist(), strict=True):
+                scores[i] = value
+        cols["toxicity"] = scores
+        return batch
+
+
 # ---------------------------------------------------------------------------- errors
 
 

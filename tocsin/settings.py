@@ -101,6 +101,13 @@ class ToxicitySettings(BaseModel):
     intra_op_threads: int = Field(1, ge=1, description="threads per ONNX session")
     member_threads: int = Field(1, ge=1, description="ensemble members run concurrently")
     prefer_fp16: bool = True  # use a bundle's fp16 model on CUDA
+    chunk_chars: int = Field(
+        300,
+        ge=0,
+        description="worker: score responses in sentence-aligned chunks of this many "
+        "characters and keep the maximum (a rude sentence in a long answer is not averaged "
+        "away); 0 = score whole texts (faster, misses embedded insults)",
+    )
 
     def scorer_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``detectors.toxicity.ToxicityScorer(model_dir, **kwargs)``.

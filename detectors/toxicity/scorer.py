@@ -21,6 +21,7 @@ import numpy as np
 
 from detectors.toxicity.batching import length_buckets, pad_batch
 from detectors.toxicity.bundle import Bundle, MemberSpec, default_bundle_dir, load_bundle
+from detectors.toxicity.chunking import chunk_texts, max_per_owner
 from detectors.toxicity.ensemble import combine_outputs
 from detectors.toxicity.session import OnnxModel, create_session, resolve_providers
 from detectors.toxicity.tokenization import MemberEncoder
@@ -211,15 +212,27 @@ class ToxicityScorer:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def score_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    def score_batch(
+        self, texts: Sequence[str], *, chunk_chars: int | None = None
+    ) -> dict[str, np.ndarray]:
         """label → probabilities ``[len(texts)]`` (float32), in input order.
 
         Any input is accepted: empty strings, lone surrogates and ``bytes`` are made safe,
-        very long texts are truncated to each member's token budget.
+        very long texts are truncated to each member's token budget. With ``chunk_chars``,
+        texts longer than that are scored in sentence-aligned chunks and each label keeps
+        its maximum over the chunks (see :mod:`detectors.toxicity.chunking`).
         """
         texts = list(texts)
         if not texts:
             return {lab: np.zeros(0, dtype=np.float32) for lab in self.labels}
+        if chunk_chars:
+            safe = [t if isinstance(t, str) else bytes(t).decode("utf-8", "replace") for t in texts]
+            chunks, owner = chunk_texts(safe, chunk_chars)
+            if len(chunks) > len(texts):
+                scores = combine_outputs(
+                    self.labels, self.bundle.combine, self.member_scores(chunks)
+                )
+                return {lab: max_per_owner(v, owner, len(texts)) for lab, v in scores.items()}
         return combine_outputs(self.labels, self.bundle.combine, self.member_scores(texts))
 
     def score(self, text: str) -> dict[str, float]:

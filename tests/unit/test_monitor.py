@@ -346,3 +346,35 @@ def test_pii_stage_store_raw_keeps_text_but_counts() -> None:
     cols = PiiRedactionStage(PiiDetector(), redact=False).process(batch).columns
     assert cols["prompt"] == ["mail jane.doe@example.com"]
     assert cols["pii_types"] == [["EMAIL_ADDRESS"]]
+
+
+def test_toxicity_stage_scores_responses_with_the_default_bundle() -> None:
+    from detectors.toxicity import ToxicityScorer
+    from streams.monitor import ToxicityStage
+
+    batch = Decoded(
+        {
+            "event_id": ["a", "b", "c", "d"],
+            "response": [
+                "You are a worthless idiot and I hope you die.",
+                None,
+                "Here is the summary of the quarterly report you asked for.",
+                "",
+            ],
+        },
+        [0, 1, 2, 3],
+        [],
+    )
+    cols = ToxicityStage(ToxicityScorer(), batch_size=2).process(batch).columns
+    toxic, missing, benign, empty = cols["toxicity"]
+    assert missing is None and empty is None
+    assert toxic is not None and benign is not None
+    assert toxic > 0.5 > benign
+
+
+def test_default_pipeline_scores_before_redacting() -> None:
+    from streams.app import default_pipeline
+    from tocsin.settings import Settings
+
+    assert default_pipeline(Settings()).names == ["toxicity", "pii"]
+    assert default_pipeline(Settings(toxicity={"enabled": False})).names == ["pii"]

@@ -257,17 +257,26 @@ def register(app: typer.Typer) -> None:
 
     @app.command("demo")
     def demo(
-        rate: float = typer.Option(1000.0, "--rate", min=1.0, help="Events per second."),
+        rate: float = typer.Option(500.0, "--rate", min=1.0, help="Events per second."),
         seed: int = typer.Option(7, "--seed", help="Seed of the traffic generator."),
         duration: float = typer.Option(
             0.0, "--duration", min=0.0, help="Stop after this many seconds (0 = until Ctrl-C)."
         ),
         refresh: float = typer.Option(2.0, "--refresh", min=0.2, help="Seconds between views."),
+        incident_after: float = typer.Option(
+            30.0,
+            "--incident-after",
+            min=-1.0,
+            help="Seconds until chat-api's canary goes bad (errors, latency, toxic answers); "
+            "-1 = never.",
+        ),
     ) -> None:
         """Bring the stack up, send synthetic LLM traffic and watch it land in ClickHouse.
 
         Shows, every few seconds, events per service and deployment, p50/p95/p99 latency,
-        error ratio and dead letters, until Ctrl-C; then stops everything cleanly.
+        error ratio, PII and toxic answers, and dead letters, until Ctrl-C; then stops
+        everything cleanly. After 30 s chat-api's canary misbehaves, so the table shows what
+        a bad canary looks like.
         This is what `make run` runs.
 
         Example: tocsin demo --rate 2000 --duration 60
@@ -275,7 +284,14 @@ def register(app: typer.Typer) -> None:
         from tocsin.runtime.demo import run_demo
 
         try:
-            run_demo(_settings(), rate=rate, seed=seed, duration=duration, refresh=refresh)
+            run_demo(
+                _settings(),
+                rate=rate,
+                seed=seed,
+                duration=duration,
+                refresh=refresh,
+                incident_after_s=None if incident_after < 0 else incident_after,
+            )
         except KeyboardInterrupt:
             pass
         except RuntimeError as exc:

@@ -23,6 +23,9 @@ from tocsin.runtime.stack import Stack
 from tocsin.runtime.store import endpoint_client, open_store
 from tocsin.settings import Settings
 
+#: The service whose canary goes bad in the demo (errors, latency, toxic answers).
+INCIDENT_SERVICE = "chat-api"
+
 #: One record in this many is garbage, to show the dead-letter path.
 GARBAGE_EVERY = 2000
 
@@ -30,7 +33,9 @@ SUMMARY_SQL = """
 SELECT service, deployment, track, count() AS events,
        quantiles(0.5, 0.95, 0.99)(latency_ms) AS q,
        countIf(status != 'ok') / count() AS error_ratio,
-       sum(pii_count > 0) AS with_pii
+       sum(pii_count > 0) AS with_pii,
+       countIf(toxicity >= {threshold:Float32}) AS toxic,
+       avg(toxicity) AS mean_toxicity
 FROM events_dedup
 GROUP BY service, deployment, track
 ORDER BY service, track DESC, deployment
@@ -46,8 +51,16 @@ SELECT (SELECT count() FROM events) AS stored,
 class TrafficThread(threading.Thread):
     """Sends generated events at ``rate`` per second until stopped."""
 
-    def __init__(self, bootstrap: str, topic: str, rate: float, seed: int) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        rate: float,
+        seed: int,
+        incident_after_s: float | None = None,
+    ) -> None:
         super().__init__(name="tocsin-demo-traffic", daemon=True)
+        self.incident_after_s = incident_after_s
         self.bootstrap = bootstrap
         self.topic = topic
         self.rate = rate
@@ -61,11 +74,15 @@ class TrafficThread(threading.Thread):
         self._halt.set()
 
     def run(self) -> None:
-        from streams.generator import TrafficGenerator
+        from streams.generator import CanaryIncident, TrafficGenerator
         from streams.producer import EventProducer
 
         try:
-            generator = TrafficGenerator(self.seed, rate=self.rate)
+            incident = None
+            if self.incident_after_s is not None:
+                start_ms = int((time.time() + self.incident_after_s) * 1000)
+                incident = CanaryIncident(start_ms, services=(INCIDENT_SERVICE,))
+            generator = TrafficGenerator(self.seed, rate=self.rate, incident=incident)
             producer = EventProducer(self.bootstrap, self.topic)
         except Exception as exc:
             # shown in the view, and the demo goes on with what it has
@@ -108,9 +125,10 @@ def _view(
         ("p50/p95/p99 ms", "right"),
         ("errors", "right"),
         ("PII", "right"),
+        ("toxic", "right"),
     ):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for service, deployment, track, events, q, error_ratio, pii in rows:
+    for service, deployment, track, events, q, error_ratio, pii, toxic, mean_tox in rows:
         style = "yellow" if track == "canary" else None
         table.add_row(
             str(service),
@@ -120,6 +138,7 @@ def _view(
             f"{q[0]:.0f}/{q[1]:.0f}/{q[2]:.0f}",
             f"{100 * error_ratio:.2f}%",
             f"{pii:,}",
+            "-" if mean_tox is None else f"{toxic:,} (avg {mean_tox:.2f})",
             style=style,
         )
     line = Text()
@@ -141,17 +160,24 @@ def _view(
 def run_demo(
     settings: Settings,
     *,
-    rate: float = 1000.0,
+    rate: float = 500.0,
     seed: int = 7,
     duration: float = 0.0,
+    incident_after_s: float | None = 30.0,
     refresh: float = 2.0,
     console: Console | None = None,
 ) -> None:
-    """Run the demo until Ctrl-C or ``duration`` seconds; always stops the stack."""
+    """Run the demo until Ctrl-C or ``duration`` seconds; always stops the stack.
+
+    After ``incident_after_s`` seconds (None = never) the canary of
+    :data:`INCIDENT_SERVICE` degrades: more errors, slower, toxic answers.
+    """
     console = console or Console(stderr=True)
     stack = Stack(settings, progress=lambda line: console.print(f"[dim]·[/dim] {line}"))
     status = stack.up()
-    traffic = TrafficThread(status["bootstrap_servers"], settings.topics.events, rate, seed)
+    traffic = TrafficThread(
+        status["bootstrap_servers"], settings.topics.events, rate, seed, incident_after_s
+    )
     client = None
     started = time.monotonic()
     try:
@@ -171,7 +197,12 @@ def run_demo(
                             if settings.embedded_clickhouse
                             else open_store(settings)
                         )
-                    rows = [tuple(r) for r in client.query(SUMMARY_SQL).result_rows]
+                    rows = [
+                        tuple(r)
+                        for r in client.query(
+                            SUMMARY_SQL, parameters={"threshold": settings.toxicity.threshold}
+                        ).result_rows
+                    ]
                     totals = tuple(client.query(TOTALS_SQL).result_rows[0])
                 except Exception as exc:
                     # the view says what is wrong and tries again at the next refresh
