@@ -36,7 +36,12 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: $(STAMP)
+$(VENV)/.tocsin-bench: $(STAMP)
+	$(PY) -m pip install -q -e ".[$(EXTRAS),bench]"
+	@touch $@
+
+# Every benchmark against its baseline, in the same run; results in bench/results/*.json.
+bench: $(VENV)/.tocsin-bench
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
