@@ -313,8 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     subset = 5000 if args.quick else max(5000, n // 10)
     row_subset = 500 if args.quick else 2000
 
+    from streams.topics import TopicSpec, ensure_topics
     from tocsin.runtime.broker import EmbeddedBroker
-    from tocsin.runtime.topics import TopicSpec, ensure_topics
 
     info = machine()
     print(f"machine: {info['platform']}, {info['cpus']} cpus, load {info['load_avg_at_start']}")

@@ -308,6 +308,15 @@ def build_monitor(
     return WorkerParts(monitor=monitor, client=client, query_client=query_client)
 
 
+def _free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def _die(exc: BaseException) -> None:
     """Stop the process at once, without faust's shutdown (which would run its acks)."""
     code = exc.exit_code if isinstance(exc, WorkerStopped) else 1
@@ -472,13 +481,11 @@ def run_worker(
     """
     from faust.worker import Worker
 
-    from tocsin.runtime.processes import free_port
-
     validate_worker_id(worker_id)
     servers = resolve_bootstrap(settings, bootstrap)
     throttle_empty_fetches()
     # `tocsin up` passes --web-port; the query endpoint is mounted on faust's web server.
-    port = web_port or settings.worker.web_port_base or free_port()
+    port = web_port or settings.worker.web_port_base or _free_port()
     parts = build_monitor(settings, worker_id, servers)
     app = build_app(settings, worker_id, servers, parts, port)
     worker = Worker(

@@ -50,7 +50,7 @@ from schemas.loader import schema_info
 from streams.codec import EVENT_SCHEMA_NAME, EventEncoder
 from streams.registry import SchemaResolver, make_resolver
 
-__all__ = ["DEFAULT_TOPIC", "EventProducer", "InferenceEvent", "ProducerStats"]
+__all__ = ["DEFAULT_TOPIC", "EventProducer", "InferenceEvent", "KafkaException", "ProducerStats"]
 
 DEFAULT_TOPIC = "tocsin.events.v1"
 

@@ -27,9 +27,10 @@ from typing import Any
 
 import pytest
 
+from streams.topics import ensure_topics
 from tocsin.runtime.broker import EmbeddedBroker
 from tocsin.runtime.processes import pid_alive
-from tocsin.runtime.topics import ensure_topics, topic_specs
+from tocsin.runtime.topics import topic_specs
 from tocsin.settings import TopicSettings
 
 CLI_TIMEOUT_S = 180

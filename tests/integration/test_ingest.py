@@ -32,9 +32,10 @@ from streams.codec import encode_event
 from streams.dlq import DLQ_HEADER_PREFIX
 from streams.generator import TrafficGenerator
 from streams.monitor import DlqLimitExceeded
+from streams.topics import TopicSpec, ensure_topics
 from tocsin.runtime.broker import EmbeddedBroker
 from tocsin.runtime.processes import free_port
-from tocsin.runtime.topics import TopicSpec, ensure_topics, topic_specs
+from tocsin.runtime.topics import topic_specs
 from tocsin.settings import Settings, TopicSettings, WorkerSettings
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(120)]

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from sinks.clickhouse.migrations import default_migrations_dir
+from streams.topics import broker_ready, describe
 from tests.integration.conftest import (
     StackHandle,
     kill_leftovers,
@@ -24,10 +25,9 @@ from tests.integration.conftest import (
     stop_stack,
     tocsin_env,
 )
-from tocsin.runtime.broker import EmbeddedBroker, broker_ready
+from tocsin.runtime.broker import EmbeddedBroker
 from tocsin.runtime.processes import pid_alive
 from tocsin.runtime.stack import Stack
-from tocsin.runtime.topics import describe
 from tocsin.settings import Settings
 
 pytestmark = pytest.mark.integration

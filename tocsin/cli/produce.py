@@ -21,7 +21,6 @@ from typing import IO, Annotated, Any
 
 import orjson
 import typer
-from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -114,7 +113,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def _open_producer(
     bootstrap: str, topic: str, schema_registry_url: str | None, key_by: str, check_topic: bool
 ) -> Any:
-    from streams.producer import EventProducer
+    from streams.producer import EventProducer, KafkaException
 
     key_fields = tuple(f for f in key_by.split(",") if f) if key_by != "none" else ()
     try:

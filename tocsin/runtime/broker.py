@@ -25,6 +25,7 @@ from importlib.resources import files
 from pathlib import Path
 from types import TracebackType
 
+from streams.topics import broker_ready
 from tocsin.runtime.processes import LOCALHOST, free_port, pid_alive, port_open, stop_pid, tail
 
 BROKER_TOKEN = "noida-db"
@@ -46,21 +47,6 @@ def noida_binary() -> Path:
             f"noida-db binary not found at {path}: install it with `pip install 'noida-db>=0.2.3'`"
         )
     return path
-
-
-def broker_ready(bootstrap_servers: str, timeout: float = 2.0) -> bool:
-    """Whether a Kafka broker answers a metadata request at ``bootstrap_servers``."""
-    from confluent_kafka.admin import AdminClient
-
-    host, _, port = bootstrap_servers.rpartition(":")
-    if not port_open(host or LOCALHOST, int(port)):
-        return False
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
-    try:
-        return bool(admin.list_topics(timeout=timeout).brokers)
-    except Exception:
-        # KafkaException while the broker is still starting: not ready yet
-        return False
 
 
 def broker_cmdline_tokens(data_dir: Path) -> tuple[str, ...]:

@@ -41,11 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from sinks.clickhouse.client import redact_url
+from streams.topics import broker_ready, ensure_topics
 from tocsin.runtime.broker import (
     BrokerError,
     EmbeddedBroker,
     broker_cmdline_tokens,
-    broker_ready,
 )
 from tocsin.runtime.processes import (
     LOCALHOST,
@@ -56,7 +56,7 @@ from tocsin.runtime.processes import (
     tail,
 )
 from tocsin.runtime.store import run_migrations, store_url
-from tocsin.runtime.topics import ensure_topics, topic_specs
+from tocsin.runtime.topics import topic_specs
 from tocsin.settings import Settings
 
 Progress = Callable[[str], None]
