@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import re
@@ -96,7 +95,7 @@ def run_file_path(run_dir: Path, worker_id: str) -> Path:
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write JSON so that a reader never sees a half-written file.
 
-    >>> import tempfile
+    >>> import json, tempfile
     >>> target = Path(tempfile.mkdtemp()) / "run" / "w.json"
     >>> write_json_atomic(target, {"pid": 1}); json.loads(target.read_text())
     {'pid': 1}
@@ -143,39 +142,6 @@ def throttle_empty_fetches(wait_s: float = EMPTY_FETCH_WAIT_S) -> None:
 
     proc_fetch_request._tocsin_throttled = True  # type: ignore[attr-defined]
     Fetcher._proc_fetch_request = proc_fetch_request
-
-
-def resolve_bootstrap(settings: Settings, explicit: str | None = None) -> str:
-    """The Kafka bootstrap servers: ``explicit``, the settings, or the running stack.
-
-    The embedded stack records its broker in ``$TOCSIN_HOME/run/stack.json``.
-
-    >>> from tocsin.settings import Settings
-    >>> resolve_bootstrap(Settings(bootstrap_servers="kafka:9092"))
-    'kafka:9092'
-    >>> resolve_bootstrap(Settings(), "127.0.0.1:19092")
-    '127.0.0.1:19092'
-
-    Raises
-    ------
-    RuntimeError
-        When none is known; the message says how to give one.
-    """
-    if explicit:
-        return explicit
-    if settings.bootstrap_servers:
-        return settings.bootstrap_servers
-    stack_file = settings.run_dir / "stack.json"
-    if stack_file.is_file():
-        data = json.loads(stack_file.read_text())
-        for key in ("bootstrap_servers", "bootstrap"):
-            value = data.get(key) or (data.get("broker") or {}).get(key)
-            if value:
-                return str(value)
-    raise RuntimeError(
-        "no Kafka broker known: start the stack with `tocsin up`, or pass --bootstrap "
-        "HOST:PORT, or set TOCSIN_BOOTSTRAP_SERVERS"
-    )
 
 
 def pii_stage(settings: Settings) -> Stage | None:
@@ -470,7 +436,7 @@ def build_app(
 def run_worker(
     settings: Settings,
     worker_id: str,
-    bootstrap: str | None = None,
+    bootstrap: str,
     *,
     web_port: int | None = None,
 ) -> int:
@@ -482,7 +448,7 @@ def run_worker(
     from faust.worker import Worker
 
     validate_worker_id(worker_id)
-    servers = resolve_bootstrap(settings, bootstrap)
+    servers = bootstrap
     throttle_empty_fetches()
     # `tocsin up` passes --web-port; the query endpoint is mounted on faust's web server.
     port = web_port or settings.worker.web_port_base or _free_port()

@@ -17,66 +17,16 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 import typer
 
+from tocsin.cli.text_records import read_text_batches
+
 _BATCH = 1000
 _MAX_REPORTED_BAD_LINES = 20
-
-
-def _parse_line(raw: bytes, lineno: int) -> tuple[Any, str] | None:
-    """(id, text) of one input line, None if blank; raises ValueError if malformed."""
-    line = raw.rstrip(b"\r\n")
-    if not line.strip():
-        return None
-    if not line.lstrip().startswith(b"{"):
-        return lineno, line.decode("utf-8", "replace")
-    try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        # orjson rejects lone surrogate escapes ("\ud800") that the json module accepts.
-        try:
-            obj = json.loads(line.decode("utf-8", "replace"))
-        except json.JSONDecodeError:
-            raise ValueError("not valid JSON") from None
-    if not isinstance(obj, dict):
-        raise ValueError("not a JSON object")
-    text = obj.get("text")
-    if not isinstance(text, str):
-        raise ValueError('no string "text" field')
-    ident = obj.get("id", lineno)
-    if isinstance(ident, (dict, list)):
-        raise ValueError('"id" must be a string or a number')
-    return ident, text
-
-
-def _read_batches(
-    stream: IO[bytes], bad: list[tuple[int, str]]
-) -> Iterator[tuple[list[Any], list[str], int]]:
-    """Yield (ids, texts, bytes read) in batches; malformed lines go to ``bad``."""
-    ids: list[Any] = []
-    texts: list[str] = []
-    nbytes = 0
-    for lineno, raw in enumerate(stream, start=1):
-        nbytes += len(raw)
-        try:
-            parsed = _parse_line(raw, lineno)
-        except ValueError as exc:
-            bad.append((lineno, str(exc)))
-            continue
-        if parsed is None:
-            continue
-        ids.append(parsed[0])
-        texts.append(parsed[1])
-        if len(texts) >= _BATCH:
-            yield ids, texts, nbytes
-            ids, texts, nbytes = [], [], 0
-    if texts or nbytes:
-        yield ids, texts, nbytes
 
 
 def register(app: typer.Typer) -> None:
@@ -169,7 +119,7 @@ def register(app: typer.Typer) -> None:
         try:
             with progress:
                 task = progress.add_task("scan", total=total)
-                for ids, texts, nbytes in _read_batches(stream, bad):
+                for ids, texts, nbytes in read_text_batches(stream, _BATCH, bad, plain_text=True):
                     result = detector.redact_batch(texts)
                     lines = []
                     for ident, findings, redacted, counts, cut in zip(

@@ -10,62 +10,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 import typer
 
+from tocsin.cli.text_records import read_text_batches
+
 _MAX_REPORTED_BAD_LINES = 20
-
-
-def _parse_line(raw: bytes, lineno: int) -> tuple[Any, str] | None:
-    """(id, text) of one line, ``None`` for a blank line; raises ValueError when malformed."""
-    line = raw.rstrip(b"\r\n")
-    if not line.strip():
-        return None
-    try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        # orjson rejects lone surrogate escapes ("\ud800") that the json module accepts.
-        try:
-            obj = json.loads(line.decode("utf-8", "replace"))
-        except json.JSONDecodeError:
-            raise ValueError("not valid JSON") from None
-    if not isinstance(obj, dict):
-        raise ValueError("not a JSON object")
-    text = obj.get("text")
-    if not isinstance(text, str):
-        raise ValueError('no string "text" field')
-    ident = obj.get("id", lineno)
-    if isinstance(ident, dict | list):
-        raise ValueError('"id" must be a string or a number')
-    return ident, text
-
-
-def _batches(
-    stream: IO[bytes], size: int, bad: list[tuple[int, str]]
-) -> Iterator[tuple[list[Any], list[str], int]]:
-    ids: list[Any] = []
-    texts: list[str] = []
-    nbytes = 0
-    for lineno, raw in enumerate(stream, start=1):
-        nbytes += len(raw)
-        try:
-            parsed = _parse_line(raw, lineno)
-        except ValueError as exc:
-            bad.append((lineno, str(exc)))
-            continue
-        if parsed is None:
-            continue
-        ids.append(parsed[0])
-        texts.append(parsed[1])
-        if len(texts) >= size:
-            yield ids, texts, nbytes
-            ids, texts, nbytes = [], [], 0
-    if texts or nbytes:
-        yield ids, texts, nbytes
 
 
 def _json_safe(ident: Any) -> Any:
@@ -153,7 +106,7 @@ def register(app: typer.Typer) -> None:
         try:
             with progress:
                 task = progress.add_task("score", total=total)
-                for ids, texts, nbytes in _batches(stream, chunk, bad):
+                for ids, texts, nbytes in read_text_batches(stream, chunk, bad, plain_text=False):
                     if texts:
                         scores = scorer.score_batch(texts)
                         labels = list(scores)

@@ -40,10 +40,13 @@ def register(app: typer.Typer) -> None:
         Example: tocsin worker --id worker-0 --bootstrap 127.0.0.1:9092
         """
         from streams.app import run_worker
+        from tocsin.runtime.bootstrap import resolve_bootstrap
         from tocsin.settings import load_settings
 
         try:
-            code = run_worker(load_settings(), worker_id, bootstrap, web_port=web_port or None)
+            settings = load_settings()
+            servers = resolve_bootstrap(bootstrap, settings)
+            code = run_worker(settings, worker_id, servers, web_port=web_port or None)
         except (RuntimeError, ValueError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc

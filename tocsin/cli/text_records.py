@@ -1,0 +1,76 @@
+"""Reading ``{"id", "text"}`` JSON lines (or plain text lines) for the detector CLIs.
+
+Shared by ``tocsin pii scan`` and ``tocsin toxicity score``. A malformed line is reported
+by its number only (never its content: it may hold PII) and skipped.
+
+>>> import io
+>>> bad = []
+>>> data = b'{"id": "a", "text": "hi"}\\n\\n{"text": 1}\\nplain words\\n'
+>>> list(read_text_batches(io.BytesIO(data), 10, bad, plain_text=True))
+[(['a', 4], ['hi', 'plain words'], 51)]
+>>> bad
+[(3, 'no string "text" field')]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import IO, Any
+
+import orjson
+
+
+def parse_text_line(raw: bytes, lineno: int, *, plain_text: bool) -> tuple[Any, str] | None:
+    """(id, text) of one input line, None for a blank line; raises ValueError if malformed.
+
+    With ``plain_text``, a line that does not start with ``{`` is the text itself, with the
+    line number as its id. Bytes that are not UTF-8 become U+FFFD.
+    """
+    line = raw.rstrip(b"\r\n")
+    if not line.strip():
+        return None
+    if plain_text and not line.lstrip().startswith(b"{"):
+        return lineno, line.decode("utf-8", "replace")
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        # orjson rejects lone surrogate escapes ("\ud800") that the json module accepts.
+        try:
+            obj = json.loads(line.decode("utf-8", "replace"))
+        except json.JSONDecodeError:
+            raise ValueError("not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise ValueError('no string "text" field')
+    ident = obj.get("id", lineno)
+    if isinstance(ident, dict | list):
+        raise ValueError('"id" must be a string or a number')
+    return ident, text
+
+
+def read_text_batches(
+    stream: IO[bytes], size: int, bad: list[tuple[int, str]], *, plain_text: bool
+) -> Iterator[tuple[list[Any], list[str], int]]:
+    """Yield (ids, texts, bytes read) in batches of ``size``; malformed lines go to ``bad``."""
+    ids: list[Any] = []
+    texts: list[str] = []
+    nbytes = 0
+    for lineno, raw in enumerate(stream, start=1):
+        nbytes += len(raw)
+        try:
+            parsed = parse_text_line(raw, lineno, plain_text=plain_text)
+        except ValueError as exc:
+            bad.append((lineno, str(exc)))
+            continue
+        if parsed is None:
+            continue
+        ids.append(parsed[0])
+        texts.append(parsed[1])
+        if len(texts) >= size:
+            yield ids, texts, nbytes
+            ids, texts, nbytes = [], [], 0
+    if texts or nbytes:
+        yield ids, texts, nbytes
