@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 import river  # noqa: E402
 from river import drift  # noqa: E402
 
+from bench.machine import cpu_model  # noqa: E402
 from detectors.drift import (  # noqa: E402
     CusumParams,
     KeyedCusum,
@@ -49,14 +50,7 @@ BATCH = 10_000
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import os
 
     return {

@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from confluent_kafka import Consumer, Producer  # noqa: E402
 
+from bench.machine import cpu_model  # noqa: E402
 from streams.generator import TrafficGenerator  # noqa: E402
 
 TOPIC = "bench.events"
@@ -295,7 +296,7 @@ def machine() -> dict[str, Any]:
     pkgs += ["noida-db", "fastavro"]
     return {
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": cpu_model(),
         "cpus": os.cpu_count(),
         "load_avg_at_start": os.getloadavg(),
         "python": platform.python_version(),

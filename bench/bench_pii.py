@@ -38,6 +38,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.machine import cpu_model  # noqa: E402
 from detectors.pii import ENTITY_TYPES, PiiDetector  # noqa: E402
 
 VECTORS = REPO.parent / "shared" / "vectors" / "pii.jsonl"
@@ -224,14 +225,7 @@ def build_presidio() -> Callable[[str], list[ScoredSpan]]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
 
     def version(pkg: str) -> str | None:
         try:

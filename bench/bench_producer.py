@@ -44,6 +44,7 @@ from confluent_kafka import Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from fastavro import parse_schema, schemaless_reader  # noqa: E402
 
+from bench.machine import cpu_model  # noqa: E402
 from schemas.loader import schema_info  # noqa: E402
 from streams.codec import (  # noqa: E402
     EventDecoder,
@@ -71,14 +72,7 @@ def versions() -> dict[str, str]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return {
         "platform": platform.platform(),
         "cpu": cpu,

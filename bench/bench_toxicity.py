@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import onnxruntime as ort  # noqa: E402
 
+from bench.machine import cpu_model  # noqa: E402
 from detectors.toxicity import ToxicityScorer  # noqa: E402
 
 CPU_TARGET = 1_500
@@ -67,14 +68,7 @@ def workload(n: int, seed: int = 11) -> list[str]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import tokenizers
 
     return {

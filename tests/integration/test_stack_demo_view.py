@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from clickhouse_connect.driver.client import Client
 from rich.console import Console
 
-from sinks.clickhouse.client import connect
-from sinks.clickhouse.migrations import migrate
 from sinks.clickhouse.writer import EventWriter
 from streams.generator import TrafficGenerator
 from tocsin.runtime.demo import SUMMARY_SQL, TOTALS_SQL, TrafficThread, _view
@@ -22,15 +18,8 @@ COLUMNS = ("event_id", "service", "deployment", "track", "status", "latency_ms")
 
 
 @pytest.fixture
-def store() -> Iterator[Client]:
-    name = f"d_{uuid.uuid4().hex[:10]}"
-    client = connect("chdb://memory", database=name)
-    migrate(client, name)
-    try:
-        yield client
-    finally:
-        client.command(f"DROP DATABASE IF EXISTS {name}")
-        client.close()
+def store(migrated_store: Client) -> Client:
+    return migrated_store
 
 
 def test_view_shows_counts_latency_and_errors(store: Client) -> None:

@@ -8,15 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
-
-from sinks.clickhouse.client import connect
-from sinks.clickhouse.migrations import migrate
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "infra" / "grafana" / "dashboards" / "tocsin.json"
 
@@ -33,15 +28,8 @@ def render(sql: str) -> str:
 
 
 @pytest.fixture
-def store() -> Iterator[Client]:
-    name = f"g_{uuid.uuid4().hex[:12]}"
-    client = connect("chdb://memory", database=name)
-    migrate(client, name)
-    try:
-        yield client
-    finally:
-        client.command(f"DROP DATABASE IF EXISTS {name}")
-        client.close()
+def store(migrated_store: Client) -> Client:
+    return migrated_store
 
 
 def test_dashboard_uses_the_provisioned_datasource() -> None:

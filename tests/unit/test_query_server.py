@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from clickhouse_connect.driver.client import Client
 
 from sinks.clickhouse.client import connect
-from sinks.clickhouse.migrations import migrate
 from sinks.clickhouse.query_server import (
     QueryServer,
     QueryService,
@@ -32,15 +30,8 @@ NOW = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @pytest.fixture
-def service() -> Iterator[QueryService]:
-    name = f"q_{uuid.uuid4().hex[:12]}"
-    client = connect("chdb://memory", database=name)
-    migrate(client, name)
-    try:
-        yield QueryService(client)
-    finally:
-        client.command(f"DROP DATABASE IF EXISTS {name}")
-        client.close()
+def service(migrated_store: Client) -> QueryService:
+    return QueryService(migrated_store)
 
 
 def run(service: QueryService, params: dict[str, str], body: bytes = b"", enc: str = ""):  # type: ignore[no-untyped-def]

@@ -15,10 +15,28 @@ by its number only (never its content: it may hold PII) and skipped.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
+import typer
+
+
+def open_text_input(file: str) -> tuple[IO[bytes], int | None]:
+    """The byte stream to read (``-`` = stdin) and its size when known (for progress).
+
+    Raises ``typer.BadParameter`` naming the file when it does not exist.
+    """
+    if file == "-":
+        return sys.stdin.buffer, None
+    path = Path(file)
+    if not path.is_file():
+        raise typer.BadParameter(
+            f"{file}: no such file (give a JSONL file, or '-' to read stdin)", param_hint="FILE"
+        )
+    return path.open("rb"), path.stat().st_size
 
 
 def parse_text_line(raw: bytes, lineno: int, *, plain_text: bool) -> tuple[Any, str] | None:

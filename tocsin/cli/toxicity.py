@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 import typer
 
-from tocsin.cli.text_records import read_text_batches
+from tocsin.cli.text_records import open_text_input, read_text_batches
 
 _MAX_REPORTED_BAD_LINES = 20
 
@@ -77,18 +77,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
 
-        if file == "-":
-            stream: IO[bytes] = sys.stdin.buffer
-            total = None
-        else:
-            path = Path(file)
-            if not path.is_file():
-                raise typer.BadParameter(
-                    f"{file}: no such file (give a JSONL file, or '-' to read stdin)",
-                    param_hint="FILE",
-                )
-            stream = path.open("rb")
-            total = path.stat().st_size
+        stream, total = open_text_input(file)
 
         err = Console(stderr=True)
         bad: list[tuple[int, str]] = []
