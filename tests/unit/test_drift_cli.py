@@ -133,3 +133,13 @@ def test_every_drift_setting_reaches_the_monitor():
         "categorical_min_psi",
         "categorical_buckets",
     }  # fmt: skip  (a new field must be wired into KeyedDriftMonitor.from_config)
+
+
+def test_backtest_prints_json_lines_by_default_and_a_table_on_request(tmp_path):
+    p = _series(tmp_path)
+    plain = runner.invoke(app, ["drift", "backtest", str(p)])
+    assert plain.exit_code == 0, plain.output
+    lines = plain.stdout.strip().splitlines()
+    assert lines and all(json.loads(line)["detector"] == "cusum" for line in lines)
+    table = runner.invoke(app, ["drift", "backtest", str(p), "--table"])
+    assert table.exit_code == 0 and "statistic" in table.stdout and "{" not in table.stdout

@@ -4,7 +4,7 @@ Commands
 --------
 ``tocsin drift calibrate --history FILE [--target-fa-per-100k 1] [--signal NAME]``
     Fit the default detector's threshold to a false-alarm target by replaying a history.
-``tocsin drift backtest [FILE|-] [--detector NAME] [--json]``
+``tocsin drift backtest [FILE|-] [--detector NAME] [--table]``
     Run a detector over one number per line; print one record per detected change.
 ``tocsin drift evaluate [--seeds N]``
     Measure false alarms and delays of the default detector on seeded synthetic streams.
@@ -297,15 +297,18 @@ def backtest(
     column: Annotated[
         str | None, typer.Option("--column", help="CSV/JSONL column (default: value).")
     ] = None,
+    table_out: Annotated[
+        bool, typer.Option("--table", help="A table for people instead of JSON lines.")
+    ] = False,
     as_json: Annotated[
-        bool, typer.Option("--json", help="JSONL detections on stdout instead of a table.")
+        bool, typer.Option("--json", help="JSON lines (the default; kept for scripts).")
     ] = False,
 ) -> None:
     """Run a drift detector over a series and print every detected change.
 
-    Output (--json): one line per detection, {"index", "detector", "signal", "statistic", "line", ...}; index counts accepted values from 0, line is the 1-based input line. Malformed lines are reported on stderr with their line number and skipped, and counted at the end.
+    Output: one JSON line per detection, {"index", "detector", "signal", "statistic", "line", ...}; index counts accepted values from 0, line is the 1-based input line. Malformed lines are reported on stderr with their line number and skipped, and counted at the end.
 
-    Example: seq 1 1000 | tocsin drift backtest - --detector adwin --json
+    Example: seq 1 1000 | tocsin drift backtest - --detector adwin
     """
     s = load_settings().drift
     if detector is not None:
@@ -333,7 +336,7 @@ def backtest(
         }
         for v in verdicts
     ]
-    if as_json:
+    if as_json or not table_out:
         for r in rows:
             print(json.dumps(r))
     else:
