@@ -119,7 +119,7 @@ def settings_for(
         topics=TopicSettings(events=TOPIC, partitions=PARTITIONS),
         worker=WorkerSettings(batch_size=batch_size, group_id=group, poll_timeout_s=1.0),
         pii={"enabled": pii},
-        toxicity={"enabled": toxicity, "member_threads": 2},
+        toxicity={"enabled": toxicity},  # the worker's defaults
     )
 
 
