@@ -41,7 +41,13 @@ sys.path.insert(0, str(REPO))
 from bench.machine import cpu_model  # noqa: E402
 from detectors.pii import ENTITY_TYPES, PiiDetector  # noqa: E402
 
-VECTORS = REPO.parent / "shared" / "vectors" / "pii.jsonl"
+VECTORS = (
+    next(
+        (p / "shared" / "vectors" for p in REPO.parents if (p / "shared" / "vectors").is_dir()),
+        REPO.parent / "shared" / "vectors",
+    )
+    / "pii.jsonl"
+)
 RESULTS = REPO / "bench" / "results" / "pii.json"
 
 Span = tuple[str, int, int]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,13 +14,37 @@ if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
 REPO = Path(__file__).resolve().parents[1]
-VECTORS = (REPO.parent / "shared" / "vectors").resolve()
+
+
+def find_vectors() -> Path:
+    """The labelled vectors: $TOCSIN_VECTORS_DIR, else the nearest ``shared/vectors`` above
+    the checkout (``../shared/vectors`` in the team's layout, wherever CI clones it)."""
+    explicit = os.environ.get("TOCSIN_VECTORS_DIR")
+    if explicit:
+        return Path(explicit).resolve()
+    candidates = [parent / "shared" / "vectors" for parent in REPO.parents]
+    candidates.append(Path("/work/shared/vectors"))  # the team machines' layout, for CI clones
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate.resolve()
+    return (REPO.parent / "shared" / "vectors").resolve()
+
+
+VECTORS = find_vectors()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Test modules that parametrize from the vectors read the location from here.
+    os.environ["TOCSIN_VECTORS_DIR"] = str(VECTORS)
 
 
 @pytest.fixture(scope="session")
 def vectors_dir() -> Path:
     if not VECTORS.is_dir():
-        pytest.fail(f"test vectors not found at {VECTORS} (expected ../shared/vectors)")
+        pytest.fail(
+            f"test vectors not found at {VECTORS}: expected ../shared/vectors next to the "
+            "checkout, or set TOCSIN_VECTORS_DIR"
+        )
     return VECTORS
 
 

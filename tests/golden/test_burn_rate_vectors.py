@@ -8,6 +8,7 @@ must each produce exactly the expected transitions, in order.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 
 from detectors.slo import BurnRateEvaluator, Transition, evaluate_series, parse_slo
 
-VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "burn_rate.json"
+VECTORS = Path(os.environ["TOCSIN_VECTORS_DIR"]) / "burn_rate.json"  # set by conftest.py
 
 
 def _cases() -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from tocsin.cli import slo as slo_cli
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "infra" / "config" / "slos.yaml"
-VECTORS = REPO.parent / "shared" / "vectors" / "burn_rate.json"
+VECTORS = Path(os.environ["TOCSIN_VECTORS_DIR"]) / "burn_rate.json"  # set by conftest.py
 
 
 Invoke = Callable[..., Result]
