@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.tocsin-installed
 
 .PHONY: run test check lint format typecheck test-fast bench install clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py streams/_avro_writer.c
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch 2.13.0 is the CPU build; a bare `torch` would pull a multi-GB CUDA build.

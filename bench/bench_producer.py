@@ -265,8 +265,10 @@ def main() -> int:
     sizes = [len(encoder.encode_record(r)) for r in records[:5000]]
     avg_size = sum(sizes) / len(sizes)
 
-    fastavro_encoder = EventEncoder()
+    python_encoder = EventEncoder(native=False)  # the generated pure-Python writer
+    fastavro_encoder = EventEncoder(native=False)
     fastavro_encoder._compiled = None  # the generic fastavro writer
+    writer = "C extension" if encoder._native is not None else "pure Python (extension not built)"
 
     serialize, baseline_name = avro_serializer()
     rows: list[dict[str, Any]] = []
@@ -283,7 +285,16 @@ def main() -> int:
         )
 
     enc_items = raw_events[:n_encode]
-    add("encode", "tocsin EventEncoder.encode", best_cpu_per_event(encoder.encode, enc_items, reps))
+    add(
+        "encode",
+        f"tocsin EventEncoder.encode ({writer})",
+        best_cpu_per_event(encoder.encode, enc_items, reps),
+    )
+    add(
+        "encode",
+        "tocsin EventEncoder.encode, generated Python writer",
+        best_cpu_per_event(python_encoder.encode, enc_items, reps),
+    )
     add(
         "encode",
         "tocsin EventEncoder.encode, fastavro writer",

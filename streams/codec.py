@@ -625,6 +625,9 @@ def _type_problem(value: Any, avro_type: Any) -> str | None:
         problems = [_type_problem(value, branch) for branch in avro_type]
         if any(p is None for p in problems):
             return None
+        text = [p for p in problems if p is not None and p.startswith("text encodable")]
+        if text:
+            return text[0]
         return " or ".join(_type_label(b) for b in avro_type) + _got(value)
     if isinstance(avro_type, dict):
         kind = avro_type["type"]
@@ -664,7 +667,14 @@ def _type_problem(value: Any, avro_type: Any) -> str | None:
         "double": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
         "bytes": lambda v: isinstance(v, bytes | bytearray),
     }.get(avro_type)
-    if ok is None or ok(value):
+    if ok is None:
+        return None
+    if ok(value):
+        if avro_type == "string" and not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError as exc:  # a lone surrogate: say where, not what
+                return f"text encodable as UTF-8 (lone surrogate at position {exc.start})"
         return None
     return _type_label(avro_type) + _got(value)
 
@@ -704,6 +714,9 @@ class EventEncoder:
         the manifest, or inference_event v1 when the id is not in the manifest (registry ids).
     max_future_ms : int
         How far past the wall clock ``ts`` may be.
+    native : bool
+        Use the optional C writer (``streams._avro_writer``) when it is built; the generated
+        Python writer otherwise. Both write the same bytes.
 
     Examples
     --------
@@ -726,6 +739,7 @@ class EventEncoder:
         *,
         manifest: Manifest | None = None,
         max_future_ms: int = DEFAULT_MAX_FUTURE_MS,
+        native: bool = True,
     ) -> None:
         manifest = manifest if manifest is not None else Manifest.default()
         if schema is None:
@@ -739,6 +753,8 @@ class EventEncoder:
         plain = _strip_logical_types(self._raw)
         self._parsed = parse_schema(plain)
         self._compiled = compile_writer(plain)
+        self._plan = build_write_plan(plain)
+        self._native = native_writer() if native and self._plan is not None else None
         self._header = HEADER.pack(MAGIC_BYTE, schema_id)
         self._fields: dict[str, Any] = {f["name"]: f["type"] for f in self._raw["fields"]}
         self._field_set = frozenset(self._fields)
@@ -851,6 +867,9 @@ class EventEncoder:
         Raises whatever the Avro writer raises on a mistyped value (TypeError, ValueError,
         KeyError, ...); :meth:`encode` turns that into a ValueError naming the field.
         """
+        native, plan = self._native, self._plan
+        if native is not None and plan is not None:
+            return native(self._header, plan, rec)
         compiled = self._compiled
         if compiled is not None:
             out = bytearray(self._header)
@@ -1161,6 +1180,80 @@ def compile_writer(
     except _Unsupported:
         return None
     return _compile(g, "write")
+
+
+_KINDS = {
+    "null": 0,
+    "boolean": 1,
+    "int": 2,
+    "long": 3,
+    "float": 4,
+    "double": 5,
+    "string": 6,
+    "bytes": 7,
+}
+_K_ENUM, _K_MAP, _K_ARRAY = 8, 9, 10
+
+
+def _plan_type(t: Any, depth: int) -> tuple[int, Any]:
+    t = _normalize_type(t)
+    if isinstance(t, str) and t in _KINDS:
+        return _KINDS[t], None
+    if isinstance(t, dict):
+        kind = t.get("type")
+        if kind == "enum":
+            return _K_ENUM, {sym: i for i, sym in enumerate(t["symbols"])}
+        if kind in ("map", "array") and depth == 0:
+            inner = t["values"] if kind == "map" else t["items"]
+            if not _is_simple(inner):
+                raise _Unsupported("nested container")
+            return (_K_MAP if kind == "map" else _K_ARRAY), _plan_type(inner, depth + 1)
+    raise _Unsupported(repr(t)[:40])
+
+
+def build_write_plan(schema: Mapping[str, Any]) -> tuple[tuple[str, int, int, Any], ...] | None:
+    """The field plan of the native writer (``streams._avro_writer``), or None if unsupported.
+
+    The same schemas as :func:`compile_writer`: flat records of primitives, enums,
+    ``["null", T]`` unions and maps/arrays of simple types.
+
+    >>> build_write_plan({"type": "record", "name": "R", "fields": [
+    ...     {"name": "a", "type": "long"}, {"name": "b", "type": ["null", "string"]}]})
+    (('a', -1, 3, None), ('b', 0, 6, None))
+    """
+    if schema.get("type") != "record":
+        return None
+    plan = []
+    try:
+        for f in schema["fields"]:
+            t = _normalize_type(f["type"])
+            null_index = -1
+            if isinstance(t, list):
+                branches = [_normalize_type(b) for b in t]
+                if len(branches) != 2 or "null" not in branches:
+                    raise _Unsupported("union")
+                null_index = branches.index("null")
+                t = branches[1 - null_index]
+                if isinstance(t, list):
+                    raise _Unsupported("nested union")
+            kind, extra = _plan_type(t, 0)
+            plan.append((str(f["name"]), null_index, kind, extra))
+    except _Unsupported:
+        return None
+    return tuple(plan)
+
+
+def native_writer() -> Callable[[bytes, tuple[Any, ...], Mapping[str, Any]], bytes] | None:
+    """``streams._avro_writer.encode`` when the optional C extension is built, else None.
+
+    Tests and benchmarks compare both writers by passing ``native=False`` to
+    :class:`EventEncoder`.
+    """
+    try:
+        from streams._avro_writer import encode
+    except ImportError:
+        return None
+    return encode  # type: ignore[no-any-return]
 
 
 def compile_reader(
