@@ -993,6 +993,22 @@ def _is_simple(t: Any) -> bool:
     )
 
 
+def _nullable_union(t: list[Any]) -> tuple[int, Any]:
+    """(index of the null branch, the other branch) of a ``["null", T]`` union.
+
+    >>> _nullable_union(["null", "string"])
+    (0, 'string')
+    """
+    branches = [_normalize_type(b) for b in t]
+    if len(branches) != 2 or "null" not in branches:
+        raise _Unsupported("union")
+    ni = branches.index("null")
+    other = branches[1 - ni]
+    if isinstance(other, list):
+        raise _Unsupported("nested union")
+    return ni, other
+
+
 def _gen_write(g: _CodeGen, t: Any, var: str, ind: int, depth: int = 0) -> None:
     t = _normalize_type(t)
     if isinstance(t, str):
@@ -1020,13 +1036,7 @@ def _gen_write(g: _CodeGen, t: Any, var: str, ind: int, depth: int = 0) -> None:
             raise _Unsupported(t)
         return
     if isinstance(t, list):
-        branches = [_normalize_type(b) for b in t]
-        if len(branches) != 2 or "null" not in branches:
-            raise _Unsupported("union")
-        ni = branches.index("null")
-        other = branches[1 - ni]
-        if isinstance(other, list):
-            raise _Unsupported("nested union")
+        ni, other = _nullable_union(t)
         g.emit(ind, f"if {var} is None: o += {g.const(_long_bytes(ni))}")
         g.emit(ind, "else:")
         g.emit(ind + 1, f"o += {g.const(_long_bytes(1 - ni))}")
@@ -1095,14 +1105,11 @@ def _gen_read(g: _CodeGen, t: Any, target: str, ind: int, depth: int = 0) -> Non
             raise _Unsupported(t)
         return
     if isinstance(t, list):
-        branches = [_normalize_type(b) for b in t]
-        if len(branches) != 2 or "null" not in branches:
-            raise _Unsupported("union")
-        ni = branches.index("null")
+        ni, other = _nullable_union(t)
         _gen_read_long(g, "u", ind)
         g.emit(ind, f"if u == {ni}: {target} = None")
         g.emit(ind, f"elif u == {1 - ni}:")
-        _gen_read(g, branches[1 - ni], target, ind + 1, depth)
+        _gen_read(g, other, target, ind + 1, depth)
         g.emit(ind, "else: raise AE('union index')")
         return
     if isinstance(t, dict):
@@ -1229,13 +1236,7 @@ def build_write_plan(schema: Mapping[str, Any]) -> tuple[tuple[str, int, int, An
             t = _normalize_type(f["type"])
             null_index = -1
             if isinstance(t, list):
-                branches = [_normalize_type(b) for b in t]
-                if len(branches) != 2 or "null" not in branches:
-                    raise _Unsupported("union")
-                null_index = branches.index("null")
-                t = branches[1 - null_index]
-                if isinstance(t, list):
-                    raise _Unsupported("nested union")
+                null_index, t = _nullable_union(t)
             kind, extra = _plan_type(t, 0)
             plan.append((str(f["name"]), null_index, kind, extra))
     except _Unsupported:

@@ -22,10 +22,14 @@ from typing import Any
 import orjson
 import typer
 
-from tocsin.cli.text_records import open_text_input, read_text_batches
+from tocsin.cli.text_records import (
+    MAX_REPORTED_BAD_LINES,
+    open_text_input,
+    read_text_batches,
+    report_skipped_lines,
+)
 
 _BATCH = 1000
-_MAX_REPORTED_BAD_LINES = 20
 
 
 def register(app: typer.Typer) -> None:
@@ -138,17 +142,12 @@ def register(app: typer.Typer) -> None:
                 stream.close()
         out.flush()
 
-        for lineno, why in bad[:_MAX_REPORTED_BAD_LINES]:
-            typer.echo(f"line {lineno}: {why}; skipped", err=True)
-        if len(bad) > _MAX_REPORTED_BAD_LINES:
-            typer.echo(
-                f"... and {len(bad) - _MAX_REPORTED_BAD_LINES} more malformed lines", err=True
-            )
+        report_skipped_lines(bad)
         found = dict(sorted(per_type.items()))
         summary = {
             "records": records,
             "skipped": len(bad),
-            "skipped_lines": [n for n, _ in bad[:_MAX_REPORTED_BAD_LINES]],
+            "skipped_lines": [n for n, _ in bad[:MAX_REPORTED_BAD_LINES]],
             "truncated": truncated,
             "findings": found,
         }

@@ -39,6 +39,18 @@ def open_text_input(file: str) -> tuple[IO[bytes], int | None]:
     return path.open("rb"), path.stat().st_size
 
 
+#: How many malformed lines are named one by one on stderr; the rest are counted.
+MAX_REPORTED_BAD_LINES = 20
+
+
+def report_skipped_lines(bad: list[tuple[int, str]]) -> None:
+    """Name the first malformed lines (number and reason only) on stderr, count the rest."""
+    for lineno, why in bad[:MAX_REPORTED_BAD_LINES]:
+        typer.echo(f"line {lineno}: {why}; skipped", err=True)
+    if len(bad) > MAX_REPORTED_BAD_LINES:
+        typer.echo(f"... and {len(bad) - MAX_REPORTED_BAD_LINES} more malformed lines", err=True)
+
+
 def parse_text_line(raw: bytes, lineno: int, *, plain_text: bool) -> tuple[Any, str] | None:
     """(id, text) of one input line, None for a blank line; raises ValueError if malformed.
 

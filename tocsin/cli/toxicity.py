@@ -16,9 +16,12 @@ from typing import Any
 import orjson
 import typer
 
-from tocsin.cli.text_records import open_text_input, read_text_batches
-
-_MAX_REPORTED_BAD_LINES = 20
+from tocsin.cli.text_records import (
+    MAX_REPORTED_BAD_LINES,
+    open_text_input,
+    read_text_batches,
+    report_skipped_lines,
+)
 
 
 def _json_safe(ident: Any) -> Any:
@@ -117,16 +120,11 @@ def register(app: typer.Typer) -> None:
                 stream.close()
         out.flush()
 
-        for lineno, why in bad[:_MAX_REPORTED_BAD_LINES]:
-            typer.echo(f"line {lineno}: {why}; skipped", err=True)
-        if len(bad) > _MAX_REPORTED_BAD_LINES:
-            typer.echo(
-                f"... and {len(bad) - _MAX_REPORTED_BAD_LINES} more malformed lines", err=True
-            )
+        report_skipped_lines(bad)
         summary = {
             "records": records,
             "skipped": len(bad),
-            "skipped_lines": [n for n, _ in bad[:_MAX_REPORTED_BAD_LINES]],
+            "skipped_lines": [n for n, _ in bad[:MAX_REPORTED_BAD_LINES]],
             "flagged": flagged,
             "threshold": settings.threshold,
             "bundle": scorer.bundle.name,
