@@ -78,6 +78,16 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _destination(bootstrap_servers: str | None, topic: str | None) -> tuple[str, str, Settings]:
+    """Broker and topic to send to (options, then settings, then the running stack)."""
+    try:
+        settings = Settings()
+        bootstrap = resolve_bootstrap(bootstrap_servers, settings)
+    except (NoBrokerError, ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    return bootstrap, topic or settings.topics.events, settings
+
+
 def _open_producer(
     bootstrap: str, topic: str, schema_registry_url: str | None, key_by: str, check_topic: bool
 ) -> Any:
@@ -183,12 +193,7 @@ def produce(
 
     Example: tocsin produce --file events.jsonl --json
     """
-    settings = Settings()
-    try:
-        bootstrap = resolve_bootstrap(bootstrap_servers, settings)
-    except NoBrokerError as exc:
-        raise _fail(str(exc)) from None
-    topic = topic or settings.topics.events
+    bootstrap, topic, settings = _destination(bootstrap_servers, topic)
     registry = schema_registry_url or settings.schema_registry_url
     if str(file) != "-" and not file.is_file():
         raise _fail(f"{file}: no such file")
@@ -306,12 +311,7 @@ def generate(
         raise _fail(f"unknown service {unknown[0]!r}: choose from {', '.join(DEFAULT_SERVICES)}")
     producer = None
     if out is None:
-        settings = Settings()
-        try:
-            bootstrap = resolve_bootstrap(bootstrap_servers, settings)
-        except NoBrokerError as exc:
-            raise _fail(str(exc)) from None
-        topic = topic or settings.topics.events
+        bootstrap, topic, settings = _destination(bootstrap_servers, topic)
         producer = _open_producer(
             bootstrap, topic, settings.schema_registry_url, "service", check_topic=True
         )
