@@ -92,6 +92,18 @@ def test_up_status_sql_down(embedded_stack: StackHandle) -> None:
     finally:
         client.close()
 
+    # status shows each worker's counters, read from its /tocsin/status endpoint
+    embedded_stack.cli("generate", "--count", "300", "--seed", "3")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        metrics = embedded_stack.status()["metrics"]["worker-0"]
+        if metrics.get("written", 0) >= 300:
+            break
+        time.sleep(0.5)
+    assert metrics["written"] == 300 and metrics["dead_lettered"] == 0, metrics
+    shown = embedded_stack.cli("status").stderr
+    assert "written 300" in shown and "dead letters 0" in shown
+
     # the worker owns the chdb directory: a second opener gets told what to do
     busy = embedded_stack.cli("migrate", check=False)
     assert busy.returncode == 1 and "is open in another process" in busy.stderr

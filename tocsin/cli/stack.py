@@ -164,7 +164,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("status")
     def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-        """Show what runs: broker, workers, topics, store, query endpoint.
+        """Show what runs: broker, workers (with their counters and lag), topics, store.
 
         Exit code 0 when the stack runs, 3 when it is stopped or partly down.
 
@@ -173,7 +173,9 @@ def register(app: typer.Typer) -> None:
         from tocsin.runtime.stack import Stack, StackError
 
         try:
-            st = Stack(_settings()).status()
+            stack = Stack(_settings())
+            st = stack.status()
+            st["metrics"] = stack.worker_metrics(st)
         except StackError as exc:
             raise _fail(str(exc)) from exc
         _print_status(st, as_json)
@@ -309,8 +311,22 @@ def _print_status(status: dict[str, Any], as_json: bool) -> None:
     table.add_row("kafka", str(status["bootstrap_servers"] or "-"))
     table.add_row("clickhouse", str(status["clickhouse"]))
     table.add_row("query_url", str(status["query_url"] or "-"))
+    metrics = status.get("metrics") or {}
     for name, pid in status["pids"].items():
-        table.add_row(name, f"pid {pid}" if pid else "[red]not running[/red]")
+        line = f"pid {pid}" if pid else "[red]not running[/red]"
+        m = metrics.get(name)
+        if m and "error" in m:
+            line += f"  [yellow]{m['error']}[/yellow]"
+        elif m:
+            line += (
+                f"  written {m.get('written', 0):,}  dead letters {m.get('dead_lettered', 0):,}"
+                f"  lag {m.get('lag', 0):,}  batches {m.get('batches', 0):,}"
+            )
+            if m.get("paused"):
+                line += "  [yellow]paused: the store is not accepting writes[/yellow]"
+            if m.get("last_error"):
+                line += f"  [red]last error: {m['last_error']}[/red]"
+        table.add_row(name, line)
     if status["stale"]:
         table.add_row("stale", ", ".join(status["stale"]))
     table.add_row("logs", status["logs"])

@@ -223,6 +223,27 @@ class Stack:
             "started_at": state.get("started_at"),
         }
 
+    def worker_metrics(self, status: dict[str, Any], timeout: float = 1.0) -> dict[str, Any]:
+        """Each live worker's counters from its ``/tocsin/status`` endpoint.
+
+        worker -> the metrics (consumed, written, dead_lettered, lag, batches, commits,
+        write_retries, paused, last_error, ...), or ``{"error": why}`` when it does not answer.
+        """
+        import httpx
+
+        out: dict[str, Any] = {}
+        for name, info in (status.get("workers") or {}).items():
+            port = (info or {}).get("web_port")
+            if not status["alive"].get(name) or not port:
+                continue
+            try:
+                reply = httpx.get(f"http://{LOCALHOST}:{port}/tocsin/status", timeout=timeout)
+                reply.raise_for_status()
+                out[name] = reply.json().get("metrics") or {}
+            except (httpx.HTTPError, ValueError) as exc:
+                out[name] = {"error": f"status endpoint did not answer ({exc})"}
+        return out
+
     # ----------------------------------------------------------------- up
     def up(self, workers: int | None = None, *, start_workers: bool = True) -> dict[str, Any]:
         """Bring the stack up, restarting whatever is missing; returns :meth:`status`.
