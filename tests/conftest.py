@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -31,6 +31,29 @@ def find_vectors() -> Path:
 
 
 VECTORS = find_vectors()
+
+
+#: Tables the golden tests measure (per-type P/R, AUC, false alarms), shown after the run.
+_REPORTS: list[tuple[str, str]] = []
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Record a measured table: printed in the terminal summary of every run (`make test`)."""
+
+    def add(text: str) -> None:
+        _REPORTS.append((request.node.nodeid, text.strip("\n")))
+
+    return add
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _REPORTS:
+        return
+    terminalreporter.section("measured by the golden tests")
+    for nodeid, text in _REPORTS:
+        terminalreporter.write_line(nodeid)
+        terminalreporter.write_line(text)
 
 
 def pytest_configure(config: pytest.Config) -> None:

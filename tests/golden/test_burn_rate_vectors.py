@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,15 @@ def stream(
     return out
 
 
-def test_vectors_present(vectors_dir: Path) -> None:
+def test_vectors_present(vectors_dir: Path, report: Callable[[str], None]) -> None:
     assert (vectors_dir / "burn_rate.json").is_file()
     assert len(CASES) >= 16
+    expected = sum(len(c["expect"]) for c in CASES)
+    report(
+        f"burn-rate vectors: {len(CASES)} cases, {expected} expected transitions, each replayed "
+        "through the series evaluation, the streaming evaluator, and per-event streaming "
+        "checkpointed and restored mid-case"
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])

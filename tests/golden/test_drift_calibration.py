@@ -11,6 +11,8 @@ Run with ``-s`` to see the table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from detectors.drift import CusumParams, evaluate
@@ -20,12 +22,15 @@ MAX_FA_PER_100K = 1.0
 MAX_DELAY = {"normal": 1_000, "lognormal": 1_000, "bernoulli": 3_000}
 
 
-def _measure(seeds: int) -> None:
+def _measure(seeds: int, report: Callable[[str], None]) -> None:
     rows = [evaluate(CusumParams(), kind, seeds=range(seeds)) for kind in STREAM_KINDS]
-    print(f"\ndefault detector {CusumParams().to_dict()}, {seeds} seeds x 100k samples")
-    print(f"{'stream':<10} {'FA per 100k':>12} {'median delay':>13} {'misses':>7}")
+    lines = [
+        f"default detector {CusumParams().to_dict()}, {seeds} seeds x 100k samples",
+        f"{'stream':<10} {'FA per 100k':>12} {'median delay':>13} {'misses':>7}",
+    ]
     for r in rows:
-        print(f"{r.kind:<10} {r.fa_per_100k:>12.2f} {r.median_delay:>13.0f} {r.misses:>7}")
+        lines.append(f"{r.kind:<10} {r.fa_per_100k:>12.2f} {r.median_delay:>13.0f} {r.misses:>7}")
+    report("\n".join(lines))
     for r in rows:
         assert r.fa_per_100k <= MAX_FA_PER_100K, r.to_dict()
         assert r.median_delay <= MAX_DELAY[r.kind], r.to_dict()
@@ -33,10 +38,10 @@ def _measure(seeds: int) -> None:
         assert r.misses <= seeds // 5, r.to_dict()
 
 
-def test_default_detector_meets_the_calibration_target_10_seeds():
-    _measure(10)
+def test_default_detector_meets_the_calibration_target_10_seeds(report):
+    _measure(10, report)
 
 
 @pytest.mark.slow
-def test_default_detector_meets_the_calibration_target_100_seeds():
-    _measure(100)
+def test_default_detector_meets_the_calibration_target_100_seeds(report):
+    _measure(100, report)

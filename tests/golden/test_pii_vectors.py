@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,13 +81,15 @@ def _format(table: dict[str, dict[str, float]]) -> str:
     return "\n".join(rows)
 
 
-def test_per_type_precision_recall_and_exact_spans(vectors_dir: Path) -> None:
+def test_per_type_precision_recall_and_exact_spans(
+    vectors_dir: Path, report: Callable[[str], None]
+) -> None:
     table, errors = _score(_load(vectors_dir))
-    report = _format(table)
-    print("\nPII vectors (match = same type, overlapping span)\n" + report)
+    text = _format(table)
+    report("PII vectors (match = same type, overlapping span)\n" + text)
     assert set(table) == set(ENTITY_TYPES), f"types seen: {sorted(table)}"
     failing = [t for t, r in table.items() if r["precision"] < THRESHOLD or r["recall"] < THRESHOLD]
-    assert not failing, f"below {THRESHOLD}: {failing}\n{report}\n" + "\n".join(errors[:30])
+    assert not failing, f"below {THRESHOLD}: {failing}\n{text}\n" + "\n".join(errors[:30])
 
 
 def test_hard_negatives_do_not_fire(vectors_dir: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ def test_roc_auc_helper() -> None:
         roc_auc(np.array([0.5]), np.array([1]))
 
 
-def test_default_bundle_auc_on_vectors(vectors_dir: Path) -> None:
+def test_default_bundle_auc_on_vectors(vectors_dir: Path, report: Callable[[str], None]) -> None:
     rows = [
         json.loads(line)
         for line in (vectors_dir / "toxicity.jsonl").read_text().splitlines()
@@ -47,8 +48,8 @@ def test_default_bundle_auc_on_vectors(vectors_dir: Path) -> None:
         name: roc_auc(out["toxicity"], labels) for name, out in scorer.member_scores(texts).items()
     }
     accuracy = float(((scores["toxicity"] >= 0.5) == labels).mean())
-    print(
-        f"\ntoxicity ROC AUC (default bundle, n={len(rows)}): {auc:.4f}; accuracy@0.5 {accuracy:.3f}; "
+    report(
+        f"toxicity ROC AUC (default bundle, n={len(rows)}): {auc:.4f}; accuracy@0.5 {accuracy:.3f}; "
         + ", ".join(f"{k} {v:.4f}" for k, v in members.items())
     )
     assert auc >= TARGET_AUC
