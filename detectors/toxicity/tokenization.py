@@ -124,9 +124,10 @@ class MemberEncoder:
     def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Token ids (int64) per text, unknown/dropped ids removed and truncated to ``max_length``."""
         prepared = self._prepare(texts)
-        encodings = self.tokenizer.encode_batch(
-            prepared, add_special_tokens=self.spec.special_tokens
-        )
+        # encode_batch_fast (tokenizers >= 0.20) skips character offsets, which we never use:
+        # about 30% less tokenizer time on chat-length texts.
+        encode_batch = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+        encodings = encode_batch(prepared, add_special_tokens=self.spec.special_tokens)
         n = self.spec.max_length
         left = self.spec.truncation_side == "left"
         drop = self._drop
