@@ -307,7 +307,7 @@ def make_columns(n: int, minutes: int, seed: int) -> dict[str, np.ndarray]:
         "status": status,
         "ttft_ms": rng.lognormal(6.3, 0.6, n),
         "toxicity": rng.beta(0.5, 20, n),
-        "response_pii_found": rng.random(n) < 0.00005,
+        "response_pii_count": (rng.random(n) < 0.00005).astype(np.int64),
     }
 
 

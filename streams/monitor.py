@@ -115,7 +115,8 @@ class Pipeline:
 
 
 class PiiRedactionStage:
-    """Redacts ``prompt`` and ``response`` in place and fills ``pii_types``/``pii_count``.
+    """Redacts ``prompt`` and ``response`` in place and fills ``pii_types``/``pii_count``
+    (both texts) and ``response_pii_count`` (the response alone: a leak, for the SLOs).
 
     Wraps a ``detectors.pii.PiiDetector`` (anything with ``redact_batch(texts)`` returning
     ``.texts``, ``.types`` and ``.counts``). With ``redact=False`` (``pii.store_raw``) the
@@ -133,6 +134,8 @@ class PiiRedactionStage:
     >>> out = PiiRedactionStage(Fake()).process(batch).columns
     >>> out["prompt"], out["response"], out["pii_types"], out["pii_count"]
     (['<EMAIL_ADDRESS>', None], ['ok', '<EMAIL_ADDRESS>'], [['EMAIL_ADDRESS'], ['EMAIL_ADDRESS']], [1, 1])
+    >>> out["response_pii_count"]
+    [0, 1]
     """
 
     name = "pii"
@@ -155,6 +158,8 @@ class PiiRedactionStage:
                 cols[name] = [
                     None if v is None else t for v, t in zip(values, result.texts, strict=True)
                 ]
+            if name == "response":
+                cols["response_pii_count"] = [min(sum(c.values()), 65535) for c in result.counts]
             if types is None or counts is None:
                 types = [set(t) for t in result.types]
                 counts = [sum(c.values()) for c in result.counts]

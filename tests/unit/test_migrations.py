@@ -59,7 +59,7 @@ def migrations_copy(tmp_path: Path) -> Path:
 
 def test_repository_migrations_are_numbered_from_one() -> None:
     names = [m.name for m in discover()]
-    assert names[:2] == ["0001_events", "0002_dead_letters"]
+    assert names[:3] == ["0001_events", "0002_dead_letters", "0003_response_pii"]
     assert [m.version for m in discover()] == list(range(1, len(names) + 1))
 
 
@@ -152,12 +152,13 @@ def test_applied_migration_missing_on_disk_is_refused(
 def test_new_migration_is_applied_forward(db: tuple[Client, str], migrations_copy: Path) -> None:
     client, name = db
     migrate(client, name, directory=migrations_copy)
-    (migrations_copy / "0003_extra.sql").write_text(
+    later = max(int(f.name[:4]) for f in migrations_copy.glob("*.sql")) + 1
+    (migrations_copy / f"{later:04d}_extra.sql").write_text(
         "-- a later change\nALTER TABLE {database}.events {on_cluster} "
         "ADD COLUMN IF NOT EXISTS region LowCardinality(String);\n"
     )
     report = migrate(client, name, directory=migrations_copy)
-    assert [m.name for m in report.applied] == ["0003_extra"]
+    assert [m.name for m in report.applied] == [f"{later:04d}_extra"]
     assert "region" in client.query(f"SELECT * FROM {name}.events LIMIT 0").column_names
 
 
@@ -352,3 +353,11 @@ def test_retry_call_does_not_retry_permanent_errors() -> None:
     with pytest.raises(PermanentError):
         retry_call(broken, sleep=lambda s: None)
     assert calls == [1]
+
+
+def test_events_dedup_view_shows_columns_added_by_later_migrations(db: tuple[Client, str]) -> None:
+    client, name = db
+    migrate(client, name)
+    view = client.query(f"SELECT * FROM {name}.events_dedup LIMIT 0").column_names
+    table = client.query(f"SELECT * FROM {name}.events LIMIT 0").column_names
+    assert "response_pii_count" in view and list(view) == list(table)

@@ -336,6 +336,7 @@ def test_pii_stage_redacts_with_the_real_detector_and_fills_verdict_columns() ->
     assert cols["prompt"][1] is None and cols["response"][2] is None
     assert cols["pii_types"] == [["EMAIL_ADDRESS", "IP_ADDRESS", "US_SSN"], [], []]
     assert cols["pii_count"] == [3, 0, 0]
+    assert cols["response_pii_count"] == [2, 0, 0]  # the e-mail was in the prompt
 
 
 def test_pii_stage_store_raw_keeps_text_but_counts() -> None:
