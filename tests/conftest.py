@@ -85,3 +85,9 @@ def migrated_store() -> Iterator[Client]:
     finally:
         client.command(f"DROP DATABASE IF EXISTS {name}")
         client.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own TOCSIN_HOME, so nothing touches ./.tocsin or a user's stack."""
+    monkeypatch.setenv("TOCSIN_HOME", str(tmp_path / "tocsin-home"))

@@ -143,7 +143,9 @@ def backtest(
     from_: Annotated[
         str | None,
         typer.Option(
-            "--from", help="Start (ISO 8601, UTC) of a backtest on ClickHouse minute aggregates."
+            "--from",
+            help="Start (ISO 8601, UTC) of a backtest on the stored events (every SLO of the "
+            "spec unless --slo).",
         ),
     ] = None,
     to: Annotated[
@@ -151,12 +153,17 @@ def backtest(
         typer.Option("--to", help="End (ISO 8601, UTC, exclusive) of a ClickHouse backtest."),
     ] = None,
 ) -> None:
-    """Replay per-minute counts against an SLO and print alert transitions as JSONL.
+    """Replay per-minute counts, or the stored events, against SLOs; print transitions as JSONL.
 
     One JSON object per transition: minute, slo, window, severity, state, burn_long,
-    burn_short. The exit code is 0 whether or not alerts fire.
+    burn_short. With --series, minute counts from 0 (the first row); with --from/--to the
+    events stored in ClickHouse are replayed through the same evaluator the worker uses, and
+    each line also has `at` (the end of that minute, UTC), `key` (the group_by values) and
+    minute counts from --from. The exit code is 0 whether or not alerts fire.
 
     Example:  tocsin slo backtest --spec infra/config/slos.yaml --slo chat-api-availability --series counts.csv
+
+    Example:  tocsin slo backtest --spec infra/config/slos.yaml --from 2026-12-05T10:00 --to 2026-12-05T12:00
     """
     if (from_ is None) != (to is None):
         _fail(
@@ -169,12 +176,10 @@ def backtest(
             _fail(f"--to ({to}) must be after --from ({from_})", 2)
         if series is not None:
             _fail("use either --series or --from/--to, not both", 2)
-        _fail(
-            "backtest against ClickHouse is not available until the events_1m aggregate "
-            "exists (it arrives with the pipeline's minute rollups); for now export "
-            "per-minute counts to a CSV with a `total,bad` header and pass --series FILE",
-            2,
-        )
+        spec_file = _load(spec)
+        chosen = list(spec_file.slos) if slo is None else [_pick(spec_file, slo)]
+        _backtest_store(chosen, start, end)
+        return
     if series is None:
         _fail("give --series FILE (per-minute `total,bad` counts) or --from/--to", 2)
     assert series is not None
@@ -198,6 +203,50 @@ def backtest(
                 }
             )
         )
+
+
+def _backtest_store(slos: list[SloSpec], start: datetime, end: datetime) -> None:
+    """Replay the stored events of ``[start, end)`` and print the transitions."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from tocsin.runtime.slo_history import HistoryError, replay_events
+    from tocsin.runtime.store import StoreError, query_client
+
+    try:
+        client, via = query_client(load_settings())
+    except (StoreError, ValueError, FileNotFoundError) as exc:
+        _fail(f"cannot read the store: {exc}", 1)
+    typer.echo(f"replaying stored events via {via}", err=True)
+    base = int(start.timestamp() // 60)
+    total = (end - start).total_seconds()
+    try:
+        with Progress(transient=True, console=Console(stderr=True)) as progress:
+            task = progress.add_task("minutes replayed", total=total)
+
+            def advance(t: datetime) -> None:
+                progress.update(task, completed=(t - start).total_seconds())
+
+            for t in replay_events(client, slos, start, end, on_progress=advance):
+                at = datetime.fromtimestamp((t.minute + 1) * 60, UTC)
+                row = {
+                    "minute": t.minute - base,
+                    "at": at.isoformat().replace("+00:00", "Z"),
+                    "slo": t.slo,
+                    "key": t.key,
+                    "window": t.window,
+                    "severity": t.severity,
+                    "state": t.state,
+                    "burn_long": t.burn_long,
+                    "burn_short": t.burn_short,
+                }
+                typer.echo(json.dumps(row))
+    except HistoryError as exc:
+        _fail(str(exc), 1)
+    except Exception as exc:  # the store's error text says what failed
+        _fail(f"backtest query failed: {exc}", 1)
+    finally:
+        client.close()
 
 
 def read_series(path: Path) -> np.ndarray:

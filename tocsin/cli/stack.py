@@ -72,25 +72,9 @@ def run_sql(
     own ``FORMAT`` clause, and ``column_names`` is None for statements without a result.
     """
     from sinks.clickhouse.query_server import has_format_clause, is_result_query
-    from tocsin.runtime.stack import Stack
-    from tocsin.runtime.store import endpoint_client, open_store
+    from tocsin.runtime.store import query_client
 
-    via = "server"
-    if settings.embedded_clickhouse:
-        status = Stack(settings).status()
-        if status["query_url"]:
-            client = endpoint_client(status["query_url"], settings.clickhouse_database)
-            via = f"worker endpoint {status['query_url']}"
-        elif status["alive"].get("worker-0"):
-            raise RuntimeError(
-                "worker-0 runs and owns the embedded store but has no query endpoint yet; "
-                "wait for it to start (`tocsin status`) or stop the stack"
-            )
-        else:
-            client = open_store(settings)
-            via = f"chdb {settings.chdb_path}"
-    else:
-        client = open_store(settings)
+    client, via = query_client(settings)
     try:
         if has_format_clause(query):
             return via, None, client.raw_query(query)

@@ -98,3 +98,30 @@ def endpoint_client(query_url: str, database: str) -> Client:
             f"the stack's query endpoint {query_url} does not answer ({exc}); check "
             "`tocsin status` and the worker log under $TOCSIN_HOME/logs/"
         ) from exc
+
+
+def query_client(settings: Settings) -> tuple[Client, str]:
+    """A client for reading the store wherever it is, and a note saying where.
+
+    Embedded: the running worker's query endpoint (the worker owns the chdb directory), else
+    chdb directly when the stack is stopped. Server mode: the server.
+
+    Raises
+    ------
+    StoreError
+        The worker runs but has no endpoint yet, or the store cannot be opened.
+    """
+    from tocsin.runtime.stack import Stack
+
+    if not settings.embedded_clickhouse:
+        return open_store(settings), "server"
+    status = Stack(settings).status()
+    if status["query_url"]:
+        client = endpoint_client(status["query_url"], settings.clickhouse_database)
+        return client, f"worker endpoint {status['query_url']}"
+    if status["alive"].get("worker-0"):
+        raise StoreError(
+            "worker-0 runs and owns the embedded store but has no query endpoint yet; "
+            "wait for it to start (`tocsin status`) or stop the stack"
+        )
+    return open_store(settings), f"chdb {settings.chdb_path}"
