@@ -33,6 +33,7 @@ from tocsin.settings import Settings
 pytestmark = pytest.mark.integration
 
 TOPIC_KEYS = {"events", "dlq", "alerts", "rollback", "rollback_acks"}
+MIGRATIONS = len(list(default_migrations_dir().glob("[0-9][0-9][0-9][0-9]_*.sql")))
 
 
 def wait_until(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
@@ -124,7 +125,7 @@ def test_up_status_sql_down(embedded_stack: StackHandle) -> None:
     # stopped: tocsin sql opens chdb directly, and the data is still there
     r = embedded_stack.cli("sql", "SELECT count() AS n FROM schema_migrations", "-f", "json")
     assert "via chdb" in r.stderr
-    assert json.loads(r.stdout) == [{"n": 2}]
+    assert json.loads(r.stdout) == [{"n": MIGRATIONS}]
 
 
 @pytest.mark.slow
@@ -150,7 +151,7 @@ def test_second_up_restarts_a_killed_broker_and_worker(embedded_stack: StackHand
     assert after["pids"]["worker-0"] not in (None, worker_pid)
     assert broker_ready(after["bootstrap_servers"])
     r = embedded_stack.cli("sql", "SELECT count() AS n FROM schema_migrations", "-f", "json")
-    assert json.loads(r.stdout) == [{"n": 2}]
+    assert json.loads(r.stdout) == [{"n": MIGRATIONS}]
 
 
 @pytest.mark.slow
@@ -213,16 +214,15 @@ def test_up_without_workers_and_migrate_cli(tmp_path: Path) -> None:
     env = tocsin_env(home, TOCSIN_CLICKHOUSE_MIGRATIONS_DIR=str(migrations))
     r = run_cli(home, "migrate", "--json", env=env)
     assert json.loads(r.stdout)["applied"] == []  # `up` applied them already
-    (migrations / "0003_note.sql").write_text(
+    note = f"{MIGRATIONS + 1:04d}_note"
+    (migrations / f"{note}.sql").write_text(
         "ALTER TABLE {database}.events {on_cluster} ADD COLUMN IF NOT EXISTS note String;\n"
     )
-    assert json.loads(run_cli(home, "migrate", "--json", env=env).stdout)["applied"] == [
-        "0003_note"
-    ]
-    (migrations / "0003_note.sql").write_text("-- edited after it was applied\n")
+    assert json.loads(run_cli(home, "migrate", "--json", env=env).stdout)["applied"] == [note]
+    (migrations / f"{note}.sql").write_text("-- edited after it was applied\n")
     r = run_cli(home, "migrate", env=env, check=False)
     assert r.returncode == 1
-    assert "0003_note.sql was changed after it was applied" in r.stderr
+    assert f"{note}.sql was changed after it was applied" in r.stderr
 
 
 def test_kafka_broker_fixture_creates_capped_topics(kafka_broker: EmbeddedBroker) -> None:
