@@ -182,6 +182,28 @@ def toxicity_stage(settings: Settings) -> Stage | None:
     return ToxicityStage(scorer, chunk_chars=settings.toxicity.chunk_chars)
 
 
+def dead_letter_mask(settings: Settings) -> Callable[[bytes], bytes] | None:
+    """How dead letters are stored in ClickHouse: PII spans masked, unless ``pii.store_raw``
+    (or PII detection is off). The DLQ topic always keeps the original bytes.
+
+    >>> from tocsin.settings import Settings
+    >>> dead_letter_mask(Settings())(b"\\x02call +1 415 555 0134")
+    b'\\x02call ***************'
+    >>> dead_letter_mask(Settings(pii={"store_raw": True})) is None
+    True
+    """
+    if not settings.pii.enabled or settings.pii.store_raw:
+        return None
+    from detectors.pii import PiiDetector
+
+    detector = PiiDetector.from_config(settings.pii)
+
+    def mask(data: bytes) -> bytes:
+        return detector.mask_bytes(data)[0]
+
+    return mask
+
+
 def default_pipeline(settings: Settings) -> Pipeline:
     """The worker's stages in order: toxicity (on the text as sent), then PII redaction.
 
@@ -270,6 +292,7 @@ def build_monitor(
         config,
         pipeline=pipeline,
         retryable=(RetryableError,),
+        mask_dead_letter=dead_letter_mask(settings),
     )
     return WorkerParts(monitor=monitor, client=client, query_client=query_client)
 

@@ -27,7 +27,7 @@ Example
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,10 +208,27 @@ class DeadLetter:
         }
 
 
-def dlq_rows(letters: Sequence[DeadLetter]) -> list[dict[str, Any]]:
+def dlq_rows(
+    letters: Sequence[DeadLetter], mask: Callable[[bytes], bytes] | None = None
+) -> list[dict[str, Any]]:
     """Rows for ``EventWriter.insert_dead_letters``.
+
+    ``mask`` (the worker passes the PII detector's byte masking unless ``pii.store_raw``)
+    is applied to the key, the value and the header values: the table is for analysts, the
+    DLQ topic keeps the original bytes for replays.
 
     >>> dlq_rows([DeadLetter.skipped_range("t", 1, 5, 6, now_ms=0)])[0]["reason"]
     'skipped_range'
+    >>> dl = DeadLetter("t", 0, 1, b"k", b"x@y.example", [], "bad_magic", "", 0)
+    >>> row = dlq_rows([dl], lambda b: b.replace(b"x", b"*"))[0]
+    >>> row["value"], row["key"]
+    (b'*@y.e*ample', b'k')
     """
-    return [dl.row() for dl in letters]
+    rows = [dl.row() for dl in letters]
+    if mask is not None:
+        for row in rows:
+            if row["key"] is not None:
+                row["key"] = mask(row["key"])
+            row["value"] = mask(row["value"])
+            row["headers"] = {name: mask(value) for name, value in row["headers"].items()}
+    return rows

@@ -579,8 +579,10 @@ class BatchMonitor:
         pipeline: Pipeline | None = None,
         retryable: tuple[type[BaseException], ...] = (),
         sleep: Callable[[float], None] = time.sleep,
+        mask_dead_letter: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.consumer = consumer
+        self.mask_dead_letter = mask_dead_letter
         self.producer = producer
         self.decoder = decoder
         self.writer = writer
@@ -724,7 +726,7 @@ class BatchMonitor:
         if n_good:
             self._with_retry("insert events", lambda: self.writer.insert_events(columns))
         if letters:
-            rows = dlq_rows(letters)
+            rows = dlq_rows(letters, self.mask_dead_letter)
             self._with_retry("insert dead letters", lambda: self.writer.insert_dead_letters(rows))
             self._with_retry("produce to the DLQ topic", lambda: self._produce_dlq(letters))
         self.metrics.written += n_good

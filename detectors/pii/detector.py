@@ -221,6 +221,30 @@ class PiiDetector:
             redact_text(text, findings, self.mode, self._key), findings, truncated
         )
 
+    def mask_bytes(self, data: bytes) -> tuple[bytes, int]:
+        """``data`` with each PII span overwritten by ``*`` bytes of the same length.
+
+        For records that could not be decoded (dead letters): the byte layout stays as it
+        was (Avro length prefixes stay valid) and bytes that are not UTF-8 are kept, so the
+        stored copy still shows what was wrong with the record, without the personal data.
+        Returns the masked bytes and how many spans were masked.
+
+        >>> PiiDetector().mask_bytes(b"\\x00\\x0email a@b.example \\xff")
+        (b'\\x00\\x0email *********** \\xff', 1)
+        """
+        text = data.decode("utf-8", "surrogateescape")
+        findings = self.analyze(text)
+        if not findings:
+            return data, 0
+        out = bytearray()
+        pos = 0
+        for f in findings:
+            out += text[pos : f.start].encode("utf-8", "surrogateescape")
+            out += b"*" * len(text[f.start : f.end].encode("utf-8", "surrogateescape"))
+            pos = f.end
+        out += text[pos:].encode("utf-8", "surrogateescape")
+        return bytes(out), len(findings)
+
     def analyze_batch(self, texts: Sequence[str]) -> list[list[Finding]]:
         """:meth:`analyze` for each text, as a plain list.
 

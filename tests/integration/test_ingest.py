@@ -352,6 +352,38 @@ def test_pii_is_redacted_before_it_is_stored(broker: EmbeddedBroker, tmp_path: P
     assert redacted == "please answer <EMAIL_ADDRESS> today"
 
 
+def test_dead_letters_keep_their_bytes_but_not_the_pii(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """An undecodable record is stored with PII spans masked byte for byte; the DLQ topic
+    keeps the original for replays."""
+    secret = b"jane.doe@example.com"
+    original = encode_event(TrafficGenerator(seed=4).events(1)[0])[:60] + b" mail " + secret
+    bad = b"\x07" + original[1:]  # wrong magic byte
+    produce(broker.bootstrap_servers, [bad])
+    settings = make_settings(tmp_path / "home", broker.bootstrap_servers)
+    with running_monitor(settings, broker.bootstrap_servers) as run:
+        wait_until(
+            lambda: int(run.scalar("SELECT count() FROM dead_letters FINAL")) == 1, 30, "1 letter"
+        )
+        stored = bytes.fromhex(str(run.scalar("SELECT hex(value) FROM dead_letters FINAL")))
+    assert len(stored) == len(bad) and secret not in stored
+    assert stored == bad.replace(secret, b"*" * len(secret))
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": "dlq-check",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([settings.topics.dlq])
+    try:
+        msgs = [m for m in consumer.consume(10, 10.0) if not m.error()]
+    finally:
+        consumer.close()
+    assert [m.value() for m in msgs] == [bad]
+
+
 def test_dlq_limit_stops_the_worker_loudly_without_committing(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
