@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from detectors.drift.cusum import RawDetection, _stable_argsort
+from detectors.drift.registry import grow_slot_arrays
 
 MISSING = "__missing__"
 
@@ -266,15 +267,7 @@ class KeyedCategorical:
 
     def ensure_capacity(self, n: int) -> None:
         """Make room for slots ``0 .. n-1``."""
-        if n <= self.capacity:
-            return
-        new = max(n, 2 * self.capacity, 16)
-        for a in _STATE:
-            old = getattr(self, a)
-            arr = np.zeros((new, *old.shape[1:]), dtype=old.dtype)
-            arr[: old.shape[0]] = old
-            setattr(self, a, arr)
-        self.capacity = new
+        self.capacity = grow_slot_arrays(self, _STATE, self.capacity, n)
 
     def clear_slots(self, slots: np.ndarray) -> None:
         """Forget the state of ``slots``."""

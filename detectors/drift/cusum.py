@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from detectors.drift.registry import grow_slot_arrays
+
 # Calibrated by tests/golden/test_drift_calibration.py's simulation (see module doc).
 DEFAULT_BLOCK_SIZE = 32
 DEFAULT_ALLOWANCE = 0.07
@@ -312,14 +314,9 @@ class KeyedCusum:
         """Make room for slots ``0 .. n-1``."""
         if n <= self.capacity:
             return
-        new = max(n, 2 * self.capacity, 16)
-        for a in _FLOAT_STATE + _INT_STATE:
-            old = getattr(self, a)
-            arr = np.zeros(new, dtype=old.dtype)
-            arr[: old.size] = old
-            setattr(self, a, arr)
-        self.offset[self.capacity :] = np.nan
-        self.capacity = new
+        before = self.capacity
+        self.capacity = grow_slot_arrays(self, _FLOAT_STATE + _INT_STATE, before, n)
+        self.offset[before:] = np.nan
 
     def clear_slots(self, slots: np.ndarray) -> None:
         """Forget the state of ``slots`` (evicted keys); they start afresh when reused."""

@@ -213,3 +213,25 @@ class KeyRegistry:
             "rejected_keys": self.rejected_keys,
             "rejected_samples": self.rejected_samples,
         }
+
+
+def grow_slot_arrays(owner: object, names: tuple[str, ...], capacity: int, n: int) -> int:
+    """Grow ``owner``'s per-slot arrays (first axis = slot) to hold slots ``0 .. n-1``.
+
+    Keeps the existing rows, zero-fills the new ones, at least doubles the capacity; returns
+    the new capacity (``capacity`` unchanged when it is already large enough).
+
+    >>> import numpy as np
+    >>> class S: a = np.ones(2); b = np.ones((2, 3), dtype=np.int64)
+    >>> s = S(); grow_slot_arrays(s, ("a", "b"), 2, 5), s.a.tolist(), s.b.shape
+    (16, [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], (16, 3))
+    """
+    if n <= capacity:
+        return capacity
+    new = max(n, 2 * capacity, 16)
+    for name in names:
+        old = getattr(owner, name)
+        arr = np.zeros((new, *old.shape[1:]), dtype=old.dtype)
+        arr[: old.shape[0]] = old
+        setattr(owner, name, arr)
+    return new
