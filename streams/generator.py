@@ -21,8 +21,8 @@ Example
 >>> events = gen.events(1000)
 >>> events[0]["service"] in DEFAULT_SERVICES, events[0]["ts"] >= 1767225600000
 (True, True)
->>> sum(e["track"] == "canary" for e in events) / len(events)  # about 10%
-0.1...
+>>> 0.07 < sum(e["track"] == "canary" for e in events) / len(events) < 0.13  # about 10%
+True
 >>> TrafficGenerator(seed=7, start_ms=1767225600000).events(3) == \\
 ...     TrafficGenerator(seed=7, start_ms=1767225600000).events(3)
 True
@@ -96,6 +96,8 @@ class CanaryIncident:
         Multiplier on canary latencies.
     toxic_fraction : float
         Fraction of canary responses with a toxic phrase.
+    pii_leak_fraction : float
+        Fraction of canary responses that leak someone's personal data.
     embedding_shift : float
         Added to the ``embedding_norm`` feature (drift).
     services : tuple[str, ...] | None
@@ -106,6 +108,7 @@ class CanaryIncident:
     error_rate: float = 0.25
     latency_factor: float = 3.0
     toxic_fraction: float = 0.3
+    pii_leak_fraction: float = 0.05
     embedding_shift: float = 0.4
     services: tuple[str, ...] | None = None
 
@@ -241,7 +244,8 @@ class TrafficGenerator:
     error_rate, timeout_rate, filtered_rate : float
         Share of requests with status ``error``, ``timeout``, ``filtered``.
     pii_fraction : float
-        Share of events whose prompt (or, 1 in 4, response) contains PII.
+        Share of events whose prompt contains PII (users paste their own data; a healthy
+        model does not repeat it, so responses carry PII only in a canary incident).
     toxic_fraction : float
         Share of events with a toxic phrase (user prompts, mostly).
     text_bytes : int
@@ -271,8 +275,8 @@ class TrafficGenerator:
         rate: float = 1000.0,
         start_ms: int | None = None,
         canary_fraction: float = 0.1,
-        error_rate: float = 0.01,
-        timeout_rate: float = 0.004,
+        error_rate: float = 0.0005,
+        timeout_rate: float = 0.0002,
         filtered_rate: float = 0.003,
         pii_fraction: float = 0.05,
         toxic_fraction: float = 0.02,
@@ -412,7 +416,11 @@ class TrafficGenerator:
         if rand() < self.pii_fraction:
             value, kind = self._pii()
             sentence = rng.choice(self._PII_SENTENCES).format(v=value)
-            pii = (kind, sentence, rand() < 0.25)
+            pii = (kind, sentence, False)
+        leak: str | None = None
+        if inc is not None and rand() < inc.pii_leak_fraction:
+            value, _kind = self._pii()
+            leak = rng.choice(self._PII_SENTENCES).format(v=value)
         toxic_prompt = rng.choice(_TOXIC) if rand() < self.toxic_fraction else None
         toxic_response = (
             rng.choice(_TOXIC) if inc is not None and rand() < inc.toxic_fraction else None
@@ -453,6 +461,8 @@ class TrafficGenerator:
                 response = f"{response} {pii[1]}"
             else:
                 prompt = f"{prompt} {pii[1]}"
+        if leak is not None and ok_response:
+            response = f"{response} {leak}"
         if toxic_prompt is not None:
             prompt = f"{toxic_prompt} {prompt}"
         if toxic_response is not None and ok_response:
