@@ -94,9 +94,14 @@ def test_backtest_over_stored_events_pages_for_the_failing_canary_only(tmp_path:
     assert "replaying stored events via chdb" in r.stderr
     fired = [x for x in rows if x["slo"] == "chat-api-availability" and x["state"] == "firing"]
     assert fired, rows
-    assert {x["key"] for x in fired} == {"canary"}
-    page = [x for x in fired if x["window"] == "1h/5m" and x["severity"] == "page"]
-    assert page and min(x["at"] for x in page) > INCIDENT.isoformat().replace("+00:00", "Z")
+    # Pages go to the canary only. (A ticket for stable at the very start is legitimate: the
+    # long windows then hold a few minutes, so one error weighs a lot, as the vectors define.)
+    pages = [x for x in fired if x["severity"] == "page"]
+    assert {x["key"] for x in pages} == {"canary"}, pages
+    fast = [x for x in pages if x["window"] == "1h/5m"]
+    assert fast and min(x["at"] for x in fast) > INCIDENT.isoformat().replace("+00:00", "Z")
+    late_stable = [x for x in fired if x["key"] == "stable" and x["minute"] >= 30]
+    assert not late_stable, late_stable
     assert all(0 <= x["minute"] <= 120 for x in rows)
 
     # one SLO only, and an error that names the missing column
