@@ -135,3 +135,12 @@ def test_custom_patterns_and_allow_list_come_from_settings(monkeypatch: pytest.M
     bad = runner.invoke(app, ["pii", "scan"], input=stdin)
     assert bad.exit_code == 2
     assert "custom_patterns" in bad.output
+
+
+def test_an_id_with_a_lone_surrogate_is_written_back_as_valid_json() -> None:
+    # regression: orjson refused the echoed id and the scan crashed with a traceback
+    stdin = '{"id": "x\\ud800", "text": "mail jane.doe@example.com"}\n'
+    result = runner.invoke(app, ["pii", "scan", "-"], input=stdin)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.splitlines()[0])
+    assert out["id"].startswith("x\ufffd") and out["redacted"] == "mail <EMAIL_ADDRESS>"

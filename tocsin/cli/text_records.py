@@ -55,7 +55,12 @@ def parse_text_line(raw: bytes, lineno: int, *, plain_text: bool) -> tuple[Any, 
     """(id, text) of one input line, None for a blank line; raises ValueError if malformed.
 
     With ``plain_text``, a line that does not start with ``{`` is the text itself, with the
-    line number as its id. Bytes that are not UTF-8 become U+FFFD.
+    line number as its id. Bytes that are not UTF-8 become U+FFFD; so do lone surrogates in
+    the id, which is written back out as JSON (the text keeps them: detectors handle them).
+
+    >>> ident, text = parse_text_line(b'{"id": "a\\\\ud800", "text": "t"}', 1, plain_text=False)
+    >>> ident.startswith("a\\ufffd"), text
+    (True, 't')
     """
     line = raw.rstrip(b"\r\n")
     if not line.strip():
@@ -78,6 +83,9 @@ def parse_text_line(raw: bytes, lineno: int, *, plain_text: bool) -> tuple[Any, 
     ident = obj.get("id", lineno)
     if isinstance(ident, dict | list):
         raise ValueError('"id" must be a string or a number')
+    if isinstance(ident, str) and not ident.isascii():
+        # echoed back in JSON output: a lone surrogate ("\\ud800") becomes U+FFFD
+        ident = ident.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     return ident, text
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import orjson
 import typer
@@ -22,12 +21,6 @@ from tocsin.cli.text_records import (
     read_text_batches,
     report_skipped_lines,
 )
-
-
-def _json_safe(ident: Any) -> Any:
-    if isinstance(ident, str):
-        return ident.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return ident
 
 
 def register(app: typer.Typer) -> None:
@@ -108,9 +101,7 @@ def register(app: typer.Typer) -> None:
                             row = {
                                 lab: round(col[i], 6) for lab, col in zip(labels, cols, strict=True)
                             }
-                            lines.append(
-                                orjson.dumps({"id": _json_safe(ident), "scores": row}).decode()
-                            )
+                            lines.append(orjson.dumps({"id": ident, "scores": row}).decode())
                         out.write("\n".join(lines) + "\n")
                         flagged += int((scores["toxicity"] >= settings.threshold).sum())
                         records += len(texts)
