@@ -15,19 +15,13 @@ every line was read, 1 when some were skipped, 2 on bad options.
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 from typing import Any
 
 import orjson
 import typer
 
-from tocsin.cli.text_records import (
-    MAX_REPORTED_BAD_LINES,
-    open_text_input,
-    read_text_batches,
-    report_skipped_lines,
-)
+from tocsin.cli.text_records import MAX_REPORTED_BAD_LINES, process_text_records
 
 _BATCH = 1000
 
@@ -67,8 +61,6 @@ def register(app: typer.Typer) -> None:
 
         Example: tocsin pii scan chats.jsonl --mode hash --entities EMAIL_ADDRESS,PHONE_NUMBER
         """
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
         from detectors.pii import PiiDetector
         from tocsin.settings import load_settings
@@ -92,57 +84,29 @@ def register(app: typer.Typer) -> None:
             )
             raise typer.BadParameter(msg, param_hint=hint) from None
 
-        stream, total = open_text_input(file)
-
-        err = Console(stderr=True)
-        bad: list[tuple[int, str]] = []
         per_type: Counter[str] = Counter()
-        records = 0
         truncated = 0
-        out = sys.stdout
-        progress = Progress(
-            TextColumn("scanning"),
-            BarColumn(),
-            DownloadColumn(),
-            console=err,
-            transient=True,
-            disable=total is None or not err.is_terminal,
-        )
-        try:
-            with progress:
-                task = progress.add_task("scan", total=total)
-                for ids, texts, nbytes in read_text_batches(stream, _BATCH, bad, plain_text=True):
-                    result = detector.redact_batch(texts)
-                    lines = []
-                    for ident, findings, redacted, counts, cut in zip(
-                        ids,
-                        result.findings,
-                        result.texts,
-                        result.counts,
-                        result.truncated,
-                        strict=True,
-                    ):
-                        per_type.update(counts)
-                        truncated += cut
-                        lines.append(
-                            orjson.dumps(
-                                {
-                                    "id": ident,
-                                    "findings": [f._asdict() for f in findings],
-                                    "redacted": redacted,
-                                }
-                            ).decode()
-                        )
-                    if lines:
-                        out.write("\n".join(lines) + "\n")
-                    records += len(texts)
-                    progress.advance(task, nbytes)
-        finally:
-            if file != "-":
-                stream.close()
-        out.flush()
 
-        report_skipped_lines(bad)
+        def scan_batch(ids: list[Any], texts: list[str]) -> list[str]:
+            nonlocal truncated
+            result = detector.redact_batch(texts)
+            lines = []
+            for ident, findings, redacted, counts, cut in zip(
+                ids, result.findings, result.texts, result.counts, result.truncated, strict=True
+            ):
+                per_type.update(counts)
+                truncated += cut
+                record = {
+                    "id": ident,
+                    "findings": [f._asdict() for f in findings],
+                    "redacted": redacted,
+                }
+                lines.append(orjson.dumps(record).decode())
+            return lines
+
+        records, bad = process_text_records(
+            file, _BATCH, scan_batch, plain_text=True, verb="scanning"
+        )
         found = dict(sorted(per_type.items()))
         summary = {
             "records": records,

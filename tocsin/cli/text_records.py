@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -112,3 +112,50 @@ def read_text_batches(
             ids, texts, nbytes = [], [], 0
     if texts or nbytes:
         yield ids, texts, nbytes
+
+
+def process_text_records(
+    file: str,
+    batch_size: int,
+    handle: Callable[[list[Any], list[str]], list[str]],
+    *,
+    plain_text: bool,
+    verb: str,
+) -> tuple[int, list[tuple[int, str]]]:
+    """Run ``handle(ids, texts)`` over FILE (``-`` = stdin) in batches; print its JSON lines.
+
+    ``handle`` returns one output line per input record. A progress bar (``verb``) runs on
+    stderr when reading a file in a terminal; malformed lines are skipped and reported by
+    number. Returns the number of records handled and the skipped ``(line, reason)`` pairs.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    stream, total = open_text_input(file)
+    err = Console(stderr=True)
+    bad: list[tuple[int, str]] = []
+    records = 0
+    progress = Progress(
+        TextColumn(verb),
+        BarColumn(),
+        DownloadColumn(),
+        console=err,
+        transient=True,
+        disable=total is None or not err.is_terminal,
+    )
+    out = sys.stdout
+    try:
+        with progress:
+            task = progress.add_task(verb, total=total)
+            batches = read_text_batches(stream, batch_size, bad, plain_text=plain_text)
+            for ids, texts, nbytes in batches:
+                if texts:
+                    out.write("\n".join(handle(ids, texts)) + "\n")
+                    records += len(texts)
+                progress.advance(task, nbytes)
+    finally:
+        if file != "-":
+            stream.close()
+    out.flush()
+    report_skipped_lines(bad)
+    return records, bad

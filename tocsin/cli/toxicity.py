@@ -9,18 +9,13 @@ number only (never its content) and skipped. Exit code 0 when every line was rea
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import typer
 
-from tocsin.cli.text_records import (
-    MAX_REPORTED_BAD_LINES,
-    open_text_input,
-    read_text_batches,
-    report_skipped_lines,
-)
+from tocsin.cli.text_records import MAX_REPORTED_BAD_LINES, process_text_records
 
 
 def register(app: typer.Typer) -> None:
@@ -57,8 +52,6 @@ def register(app: typer.Typer) -> None:
 
         Example: tocsin toxicity score chats.jsonl --batch-size 128 > scores.jsonl
         """
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
         from detectors.toxicity import BundleError, ToxicityScorer
         from tocsin.settings import load_settings
@@ -73,45 +66,23 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
 
-        stream, total = open_text_input(file)
-
-        err = Console(stderr=True)
-        bad: list[tuple[int, str]] = []
-        records = 0
         flagged = 0
-        progress = Progress(
-            TextColumn("scoring"),
-            BarColumn(),
-            DownloadColumn(),
-            console=err,
-            transient=True,
-            disable=total is None or not err.is_terminal,
-        )
-        out = sys.stdout
-        try:
-            with progress:
-                task = progress.add_task("score", total=total)
-                for ids, texts, nbytes in read_text_batches(stream, chunk, bad, plain_text=False):
-                    if texts:
-                        scores = scorer.score_batch(texts)
-                        labels = list(scores)
-                        cols = [scores[lab].tolist() for lab in labels]
-                        lines = []
-                        for i, ident in enumerate(ids):
-                            row = {
-                                lab: round(col[i], 6) for lab, col in zip(labels, cols, strict=True)
-                            }
-                            lines.append(orjson.dumps({"id": ident, "scores": row}).decode())
-                        out.write("\n".join(lines) + "\n")
-                        flagged += int((scores["toxicity"] >= settings.threshold).sum())
-                        records += len(texts)
-                    progress.advance(task, nbytes)
-        finally:
-            if file != "-":
-                stream.close()
-        out.flush()
 
-        report_skipped_lines(bad)
+        def score_batch(ids: list[Any], texts: list[str]) -> list[str]:
+            nonlocal flagged
+            scores = scorer.score_batch(texts)
+            labels = list(scores)
+            cols = [scores[lab].tolist() for lab in labels]
+            lines = []
+            for i, ident in enumerate(ids):
+                row = {lab: round(col[i], 6) for lab, col in zip(labels, cols, strict=True)}
+                lines.append(orjson.dumps({"id": ident, "scores": row}).decode())
+            flagged += int((scores["toxicity"] >= settings.threshold).sum())
+            return lines
+
+        records, bad = process_text_records(
+            file, chunk, score_batch, plain_text=False, verb="scoring"
+        )
         summary = {
             "records": records,
             "skipped": len(bad),
