@@ -129,3 +129,19 @@ def test_offsets_are_code_points_in_non_english_text(prefix: str, value: str, su
 
 def test_non_ascii_digits_are_not_treated_as_numbers() -> None:
     assert DET.analyze("फ़ोन ९८७६५ ४३२१० और ٤١١١١١١١١١١١١١١١") == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\xff\xfe\x00\x01" * 1000, bytes(range(256)), b"\xed\xa0\x80 a@b.example \xc3"],
+)
+def test_mask_bytes_keeps_length_and_non_text_bytes(data: bytes) -> None:
+    from detectors.pii import PiiDetector
+
+    masked, n = PiiDetector().mask_bytes(data)
+    assert len(masked) == len(data)
+    if b"a@b.example" in data:
+        assert n == 1 and b"a@b.example" not in masked
+        assert masked == data.replace(b"a@b.example", b"*" * 11)
+    else:
+        assert masked == data
