@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
     from tocsin.settings import Settings
 
+from streams.localhost import free_port
 from streams.monitor import (
     BatchMonitor,
     MonitorConfig,
@@ -297,15 +298,6 @@ def build_monitor(
     return WorkerParts(monitor=monitor, client=client, query_client=query_client)
 
 
-def _free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _die(exc: BaseException) -> None:
     """Stop the process at once, without faust's shutdown (which would run its acks)."""
     code = exc.exit_code if isinstance(exc, WorkerStopped) else 1
@@ -474,7 +466,7 @@ def run_worker(
     servers = bootstrap
     throttle_empty_fetches()
     # `tocsin up` passes --web-port; the query endpoint is mounted on faust's web server.
-    port = web_port or settings.worker.web_port_base or _free_port()
+    port = web_port or settings.worker.web_port_base or free_port()
     parts = build_monitor(settings, worker_id, servers)
     app = build_app(settings, worker_id, servers, parts, port)
     worker = Worker(

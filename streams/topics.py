@@ -14,17 +14,10 @@ False
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-
-def _port_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+from streams.localhost import LOCALHOST, port_open
 
 
 class TopicError(RuntimeError):
@@ -124,7 +117,7 @@ def broker_ready(bootstrap_servers: str, timeout: float = 2.0) -> bool:
     from confluent_kafka.admin import AdminClient
 
     host, _, port = bootstrap_servers.rpartition(":")
-    if not _port_open(host or "127.0.0.1", int(port)):
+    if not port_open(host or LOCALHOST, int(port), timeout=0.5):
         return False
     admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
     try:

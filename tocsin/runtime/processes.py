@@ -15,29 +15,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-LOCALHOST = "127.0.0.1"
+from streams.localhost import LOCALHOST, free_port, port_open
 
-
-def free_port(host: str = LOCALHOST) -> int:
-    """A TCP port that was free a moment ago (bind to 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
-    """Whether something accepts TCP connections on ``host:port``."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+__all__ = ["LOCALHOST", "free_port", "pid_alive", "port_open", "stop_pid", "tail"]
 
 
 def _proc_state(pid: int) -> str | None:
