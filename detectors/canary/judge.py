@@ -165,6 +165,25 @@ class CanaryJudge:
             self._pending.append(set())
         return code
 
+    def _service_codes(self, services: np.ndarray) -> np.ndarray:
+        """Service code per event by dict lookup in C (no sort of the strings)."""
+        try:
+            return np.fromiter(map(self._codes.__getitem__, services), np.int64, len(services))
+        except KeyError:
+            pass
+        except TypeError as exc:
+            raise ValueError(f"services must be an array of str: {exc}") from exc
+        try:
+            new = set(services.tolist()) - self._codes.keys()
+        except TypeError as exc:
+            raise ValueError(f"services must be an array of str: {exc}") from exc
+        bad = [x for x in new if not isinstance(x, str)]
+        if bad:
+            raise ValueError(f"services must be an array of str, got {bad[0]!r}")
+        for name in sorted(new):
+            self._service_code(name)
+        return np.fromiter(map(self._codes.__getitem__, services), np.int64, len(services))
+
     # ------------------------------------------------------------------ input
     def update_batch(
         self,
@@ -223,10 +242,7 @@ class CanaryJudge:
         if not np.issubdtype(mins.dtype, np.integer):
             raise ValueError(f"minutes must be integer epoch minutes, got dtype {mins.dtype}")
         mins = mins.astype(np.int64, copy=False)
-        trk = arrs["tracks"]
-        tcode = np.full(n, -1, dtype=np.int64)
-        for code, name in enumerate(TRACKS):
-            tcode[trk == name] = code
+        tcode = _codes_of(arrs["tracks"], _TRACK_CODES, "tracks")
         keep = tcode >= 0
         self.ignored_events += int(n - np.count_nonzero(keep))
         W = self.params.window_minutes
@@ -242,31 +258,38 @@ class CanaryJudge:
                 return self
             arrs = {k: a[idx] for k, a in arrs.items()}
             mins, tcode = mins[idx], tcode[idx]
+        n = mins.shape[0]
         tox = arrs["toxicity"].astype(np.float64, copy=False)
         scored = ~np.isnan(tox)
         w = arrs["weight"].astype(np.float64, copy=False)
         ws = w[scored]
         if ws.size and not (np.all(np.isfinite(ws)) and np.all(ws > 0)):
             raise ValueError("weight must be finite and > 0 on every scored row (toxicity not NaN)")
-        try:
-            names, sinv = np.unique(arrs["services"], return_inverse=True)
-        except TypeError as exc:
-            raise ValueError(f"services must be an array of str: {exc}") from exc
-        scode_of = np.array([self._service_code(str(s)) for s in names], dtype=np.int64)
-        scode = scode_of[sinv.reshape(-1)]
-        self._note_deployments(scode, tcode, mins, arrs["deployments"])
+        scode = self._service_codes(arrs["services"])
 
+        # one group per (service, track, minute): packed int key, grouped without a sort
+        # when the key space is small (the usual case), else by np.unique
         mmin = int(mins.min())
         span = int(mins.max()) - mmin + 1
-        st = scode * 3 + tcode
-        if span * 3 * (len(self._names) + 1) < 2**62:
-            ukeys, inv = np.unique(st * span + (mins - mmin), return_inverse=True)
+        n_keys = 3 * len(self._names) * span
+        key = (scode * 3 + tcode) * span + (mins - mmin)
+        if n_keys <= 4 * n + 65_536:
+            present = np.bincount(key, minlength=n_keys) > 0
+            ukeys = np.flatnonzero(present)
+            inv = (np.cumsum(present) - 1)[key]
+            g_st, g_m = ukeys // span, ukeys % span + mmin
+        elif n_keys < 2**62:
+            ukeys, inv = np.unique(key, return_inverse=True)
             g_st, g_m = ukeys // span, ukeys % span + mmin
         else:  # absurd minute span: unique on the pair instead of one packed key
-            pairs, inv = np.unique(np.stack([st, mins], axis=1), axis=0, return_inverse=True)
-            g_st, g_m = pairs[:, 0], pairs[:, 1]
+            pairs = np.stack([scode * 3 + tcode, mins], axis=1)
+            upairs, inv = np.unique(pairs, axis=0, return_inverse=True)
+            g_st, g_m = upairs[:, 0], upairs[:, 1]
         inv = inv.reshape(-1)
         G = len(g_st)
+        rep = np.empty(G, dtype=np.int64)
+        rep[inv] = np.arange(n)  # some event of each group: its deployment is "seen" there
+        deployments = arrs["deployments"]
         rows = np.empty(G, dtype=np.int64)
         nxt = None if self.closed_minute is None else self.closed_minute + 1
         for g, (stg, m) in enumerate(zip(g_st.tolist(), g_m.tolist(), strict=True)):
@@ -283,6 +306,15 @@ class CanaryJudge:
             pend = self._pending[s]
             pend.add(m if nxt is None else max(m, nxt))
             pend.add(m + W)
+            state = self._state.get(s)
+            if state is None:  # verdict "" until the service has canary events: not compared
+                state = self._state[s] = _ServiceState()
+                state.verdict = ""
+            if t == CANARY and state.verdict == "":
+                state.verdict = "inconclusive"
+            if m >= state.deploy_minute[t]:  # groups come in minute order per (service, track)
+                state.deploy_minute[t] = m
+                state.deployments[t] = str(deployments[rep[g]])
 
         err = arrs["error"].astype(bool, copy=False)
         pii = arrs["pii_leak"].astype(bool, copy=False)
@@ -307,30 +339,8 @@ class CanaryJudge:
         lat = arrs["latency_ms"].astype(np.float64, copy=False)
         fin = np.isfinite(lat) & (lat >= 0)
         hb = inv[fin] * N_LATENCY_BINS + latency_bins(lat[fin])
-        self._hist[rows] += np.bincount(hb, minlength=G * N_LATENCY_BINS).reshape(
-            G, N_LATENCY_BINS
-        )
+        self._hist[rows] += np.bincount(hb, minlength=G * N_LATENCY_BINS).reshape(G, N_LATENCY_BINS)
         return self
-
-    def _note_deployments(
-        self, scode: np.ndarray, tcode: np.ndarray, mins: np.ndarray, deployments: np.ndarray
-    ) -> None:
-        """Remember each (service, track)'s latest deployment (by minute, then batch order)."""
-        st = (scode * 3 + tcode)[::-1]
-        groups, first = np.unique(st, return_index=True)
-        last = len(st) - 1 - first
-        for stg, i in zip(groups.tolist(), last.tolist(), strict=True):
-            s, t = divmod(stg, 3)
-            state = self._state.get(s)
-            if state is None:  # "" until the service has canary events: not compared yet
-                state = self._state[s] = _ServiceState()
-                state.verdict = ""
-            if t == CANARY and state.verdict == "":
-                state.verdict = "inconclusive"
-            m = int(mins[i])
-            if m >= state.deploy_minute[t]:
-                state.deploy_minute[t] = m
-                state.deployments[t] = str(deployments[i])
 
     # ------------------------------------------------------------------ verdicts
     def close_through(self, minute: int) -> list[CanaryVerdict]:
@@ -372,7 +382,9 @@ class CanaryJudge:
                 for m in old:
                     self._free.append(per_minute.pop(m))
 
-    def _window(self, s: int, t: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _window(
+        self, s: int, t: int, lo: int, hi: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = [r for m, r in self._rows[s][t].items() if lo <= m <= hi]
         if not rows:
             return (
@@ -381,7 +393,11 @@ class CanaryJudge:
                 np.zeros(N_LATENCY_BINS, dtype=np.int64),
             )
         idx = np.asarray(rows, dtype=np.int64)
-        return self._ints[idx].sum(axis=0), self._floats[idx].sum(axis=0), self._hist[idx].sum(axis=0)
+        return (
+            self._ints[idx].sum(axis=0),
+            self._floats[idx].sum(axis=0),
+            self._hist[idx].sum(axis=0),
+        )
 
     def _evaluate(self, s: int, c: int) -> CanaryVerdict | None:
         p = self.params
@@ -406,10 +422,8 @@ class CanaryJudge:
                 alpha_t = spent_alpha(p.alpha, state.looks, len(METRICS))
             metrics = _compare(can, ref, p, alpha_t)
             failed = [k for k in METRICS if metrics[k]["failed"] > 0]
-            if math.isnan(alpha_t):
-                verdict = "inconclusive"
-            else:
-                verdict = "fail" if failed else "pass"
+            tested = not math.isnan(alpha_t)
+            verdict = ("fail" if failed else "pass") if tested else "inconclusive"
         previous = state.verdict
         if verdict == previous:
             return None
@@ -493,7 +507,9 @@ class CanaryJudge:
     def from_bytes(cls, data: bytes) -> CanaryJudge:
         """Restore a judge from :meth:`to_bytes`; ``ValueError`` on foreign or corrupt data."""
         if len(data) < 9 or data[:4] != _MAGIC:
-            raise ValueError("not a tocsin canary checkpoint (bad magic): was it written by tocsin?")
+            raise ValueError(
+                "not a tocsin canary checkpoint (bad magic): was it written by tocsin?"
+            )
         if data[4] != _FORMAT_VERSION:
             raise ValueError(
                 f"canary checkpoint format v{data[4]} is not supported (reads v{_FORMAT_VERSION}): "
@@ -543,6 +559,23 @@ class CanaryJudge:
         for r, (s, t, m) in enumerate(keys.tolist()):
             judge._rows[s][t][m] = r
         return judge
+
+
+class _TrackCodes(dict[Any, int]):
+    """Track name -> code; any other value (``shadow``, None...) is -1 (ignored)."""
+
+    def __missing__(self, key: Any) -> int:
+        return -1
+
+
+_TRACK_CODES = _TrackCodes({name: code for code, name in enumerate(TRACKS)})
+
+
+def _codes_of(values: np.ndarray, codes: dict[Any, int], what: str) -> np.ndarray:
+    try:
+        return np.fromiter(map(codes.__getitem__, values), np.int64, len(values))
+    except TypeError as exc:  # unhashable values
+        raise ValueError(f"{what} must be an array of str: {exc}") from exc
 
 
 def _compare(

@@ -75,9 +75,7 @@ def minute_batch(
     }
 
 
-def run(
-    judge: CanaryJudge, batches: list[dict[str, np.ndarray]] | Any
-) -> list[CanaryVerdict]:
+def run(judge: CanaryJudge, batches: list[dict[str, np.ndarray]] | Any) -> list[CanaryVerdict]:
     out: list[CanaryVerdict] = []
     for b in batches:
         judge.update_batch(**b)
@@ -148,10 +146,7 @@ def test_bad_canary_fails_within_minutes_naming_the_metric(bad: Track, metric: s
     judge = CanaryJudge()
     changes = run(
         judge,
-        (
-            minute_batch(rng, m, stable=stable, canary=stable if m < 60 else bad)
-            for m in range(90)
-        ),
+        (minute_batch(rng, m, stable=stable, canary=stable if m < 60 else bad) for m in range(90)),
     )
     assert [v.verdict for v in changes] == ["pass", "fail"]
     fail = changes[-1]
@@ -209,7 +204,9 @@ def test_inconclusive_below_min_samples_and_for_services_without_canary() -> Non
     rng = np.random.default_rng(10)
     judge = CanaryJudge(CanaryParams(min_samples=200))
     # 5 canary events a minute: 150 in a 30-minute window, never enough
-    changes = run(judge, (minute_batch(rng, m, canary=Track(error=0.5), n_canary=5) for m in range(60)))
+    changes = run(
+        judge, (minute_batch(rng, m, canary=Track(error=0.5), n_canary=5) for m in range(60))
+    )
     assert changes == [] and judge.verdict("chat") == "inconclusive"
     assert judge.services == ["chat"]
     only_stable = minute_batch(rng, 100, n_canary=0, service="search")
@@ -234,7 +231,9 @@ def test_sampled_toxicity_with_weights_matches_full_scoring() -> None:
         sampled.append(b)
     a, s = CanaryJudge(), CanaryJudge()
     ca, cs = run(a, full), run(s, sampled)
-    assert [(v.verdict, v.failed_metrics) for v in ca] == [(v.verdict, v.failed_metrics) for v in cs]
+    assert [(v.verdict, v.failed_metrics) for v in ca] == [
+        (v.verdict, v.failed_metrics) for v in cs
+    ]
     assert ca[-1].failed_metrics == ("toxicity_ratio",)
     assert abs(ca[-1].minute - cs[-1].minute) <= 3
     ta, ts = ca[-1].metrics["toxicity_ratio"], cs[-1].metrics["toxicity_ratio"]
@@ -305,8 +304,8 @@ def test_late_events_count_in_later_windows_and_old_ones_are_dropped() -> None:
     rng = np.random.default_rng(16)
     judge = CanaryJudge()
     run(judge, (minute_batch(rng, m) for m in range(50)))
-    late = minute_batch(rng, 45)      # closed, but inside the next window
-    old = minute_batch(rng, 10)       # older than any later window
+    late = minute_batch(rng, 45)  # closed, but inside the next window
+    old = minute_batch(rng, 10)  # older than any later window
     judge.update_batch(**late).update_batch(**old)
     assert judge.late_events == 2 * 330 and judge.dropped_events == 330
     assert 45 in judge._rows[0][1]
@@ -318,8 +317,13 @@ def test_other_tracks_are_ignored_and_services_are_separate() -> None:
     judge = CanaryJudge()
     batches = []
     for m in range(60):
-        a = minute_batch(rng, m, service="chat", extra_tracks={"shadow": 50},
-                         canary=Track(error=0.3) if m >= 30 else HEALTHY)
+        a = minute_batch(
+            rng,
+            m,
+            service="chat",
+            extra_tracks={"shadow": 50},
+            canary=Track(error=0.3) if m >= 30 else HEALTHY,
+        )
         b = minute_batch(rng, m, service="search")
         batches.append({k: np.concatenate([a[k], b[k]]) for k in a})
     changes = run(judge, batches)
@@ -376,3 +380,13 @@ def test_params_and_verdict_serialise() -> None:
     p = replace(CanaryParams(), window_minutes=10)
     assert p.to_dict()["window_minutes"] == 10
     assert CanaryJudge(p).params.window_minutes == 10
+
+
+@pytest.mark.parametrize("far", [100_000, 2**61], ids=["sorted-keys", "pair-keys"])
+def test_batches_spanning_far_apart_minutes_group_like_separate_batches(far: int) -> None:
+    rng = np.random.default_rng(20)
+    near, distant = minute_batch(rng, 5), minute_batch(rng, far)
+    together, apart = CanaryJudge(), CanaryJudge()
+    together.update_batch(**{k: np.concatenate([near[k], distant[k]]) for k in near})
+    apart.update_batch(**near).update_batch(**distant)
+    assert together.to_bytes() == apart.to_bytes()
