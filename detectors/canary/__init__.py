@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from detectors.canary.judge import METRICS, TRACKS, CanaryJudge
 from detectors.canary.statistics import (
+    fisher_exact_greater,
     histogram_quantile,
     latency_bins,
     latency_edges,
@@ -32,6 +33,7 @@ __all__ = [
     "CanaryJudge",
     "CanaryParams",
     "CanaryVerdict",
+    "fisher_exact_greater",
     "histogram_quantile",
     "latency_bins",
     "latency_edges",

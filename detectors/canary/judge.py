@@ -6,9 +6,13 @@ of squared weights (for Kish effective sample sizes) and a 128-bin log-spaced la
 histogram. At each minute close it compares the canary track with ``stable`` (or
 ``baseline`` when the window has no stable events) over ``[m - window + 1, m]``:
 
-* ``error_ratio``, ``pii_leak_ratio`` — one-sided pooled two-proportion z-tests;
+* ``error_ratio``, ``pii_leak_ratio`` — one-sided two-proportion tests: the pooled z is
+  the reported ``statistic``, the ``p_value`` is the exact one-sided conditional (Fisher)
+  test on the same counts, because the normal tail is far too optimistic for rare events
+  (see :mod:`detectors.canary.statistics`);
 * ``toxicity_ratio`` — the same on weighted proportions (weighted toxic / weighted scored)
-  with Kish effective sample sizes ``(sum w)^2 / sum w^2``, so sampled scoring stays unbiased;
+  with Kish effective sample sizes ``(sum w)^2 / sum w^2`` (rounded for the exact test), so
+  sampled scoring stays unbiased;
 * ``latency`` — one-sided Mann-Whitney U on the two histograms (tie-corrected), with p50 and
   p95 read from the histograms for the evidence and the practical rule.
 
@@ -68,6 +72,7 @@ import numpy as np
 
 from detectors.canary.statistics import (
     N_LATENCY_BINS,
+    fisher_exact_greater,
     histogram_quantile,
     latency_bins,
     mann_whitney_from_histograms,
@@ -242,7 +247,10 @@ class CanaryJudge:
         if not np.issubdtype(mins.dtype, np.integer):
             raise ValueError(f"minutes must be integer epoch minutes, got dtype {mins.dtype}")
         mins = mins.astype(np.int64, copy=False)
-        tcode = _codes_of(arrs["tracks"], _TRACK_CODES, "tracks")
+        trk = arrs["tracks"]
+        tcode = np.full(n, -1, dtype=np.int64)
+        for code, name in enumerate(TRACKS):  # == on str arrays beats a dict lookup per event
+            tcode[trk == name] = code
         keep = tcode >= 0
         self.ignored_events += int(n - np.count_nonzero(keep))
         W = self.params.window_minutes
@@ -561,23 +569,6 @@ class CanaryJudge:
         return judge
 
 
-class _TrackCodes(dict[Any, int]):
-    """Track name -> code; any other value (``shadow``, None...) is -1 (ignored)."""
-
-    def __missing__(self, key: Any) -> int:
-        return -1
-
-
-_TRACK_CODES = _TrackCodes({name: code for code, name in enumerate(TRACKS)})
-
-
-def _codes_of(values: np.ndarray, codes: dict[Any, int], what: str) -> np.ndarray:
-    try:
-        return np.fromiter(map(codes.__getitem__, values), np.int64, len(values))
-    except TypeError as exc:  # unhashable values
-        raise ValueError(f"{what} must be an array of str: {exc}") from exc
-
-
 def _compare(
     can: tuple[np.ndarray, np.ndarray, np.ndarray],
     ref: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -590,7 +581,10 @@ def _compare(
     out: dict[str, dict[str, float]] = {}
 
     def proportion(name: str, xc: float, nc: float, xs: float, ns: float, margin: float) -> None:
-        z, pv = proportion_z_test(xc, nc, xs, ns)
+        z, _ = proportion_z_test(xc, nc, xs, ns)
+        # exact p-value on (effective, rounded) counts: the normal tail is wrong for rare events
+        nc_i, ns_i = round(nc), round(ns)
+        pv = fisher_exact_greater(min(round(xc), nc_i), nc_i, min(round(xs), ns_i), ns_i)
         rc = xc / nc if nc > 0 else math.nan
         rs = xs / ns if ns > 0 else math.nan
         failed = tested and pv <= alpha_t and rc - rs > margin

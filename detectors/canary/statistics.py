@@ -5,7 +5,12 @@ computed from a window of per-minute aggregates without touching individual even
 
 * :func:`proportion_z_test` — one-sided two-proportion z-test (canary worse), pooled
   variance; with Kish effective sample sizes it is the weighted version used for sampled
-  toxicity scores.
+  toxicity scores. Its ``z`` is the reported statistic.
+* :func:`fisher_exact_greater` — the p-value actually used for the proportions: the exact
+  one-sided conditional (Fisher) test on the same counts. The normal approximation of the
+  z-test is far too optimistic for rare events, and canary errors and PII leaks are rare:
+  1 leak in 210 canary events against 0 in 2,100 stable ones gives z = 3.16, p = 0.0008,
+  while the exact probability that the only leak lands in the canary is 210/2310 = 0.09.
 * :func:`mann_whitney_from_histograms` — one-sided Mann-Whitney U (canary slower) on two
   histograms over the same bins: values in one bin are ties, the variance is tie-corrected.
 * :func:`histogram_quantile` — p50/p95 read from a histogram (log-linear inside a bin).
@@ -22,6 +27,8 @@ Example
 >>> z, p = proportion_z_test(50, 1000, 5, 10000)
 >>> round(z, 1), p < 1e-9
 (21.2, True)
+>>> round(proportion_z_test(1, 210, 0, 2100)[1], 4), round(fisher_exact_greater(1, 210, 0, 2100), 4)
+(0.0008, 0.0909)
 >>> edges = latency_edges()
 >>> len(edges), round(float(edges[0]), 6), round(float(edges[-1]), 3)
 (129, 1.0, 600000.0)
@@ -121,6 +128,46 @@ def proportion_z_test(
         return 0.0, 1.0
     z = (x_canary / n_canary - x_stable / n_stable) / math.sqrt(var)
     return z, normal_sf(z)
+
+
+def fisher_exact_greater(x_canary: int, n_canary: int, x_stable: int, n_stable: int) -> float:
+    """Exact one-sided p-value of "canary proportion greater" (Fisher's test, conditional).
+
+    Given the ``K = x_canary + x_stable`` bad events among ``N = n_canary + n_stable``, the
+    canary's share is hypergeometric under equal proportions; the p-value is
+    ``P(H >= x_canary)``, summed in log space from a ratio recurrence (no scipy needed).
+
+    Examples
+    --------
+    >>> round(fisher_exact_greater(1, 210, 0, 2100), 4)     # 210 / 2310
+    0.0909
+    >>> fisher_exact_greater(0, 100, 5, 100)                 # canary better: p = 1
+    1.0
+    >>> fisher_exact_greater(50, 1000, 5, 10000) < 1e-30
+    True
+    """
+    x_c, n_c, x_s, n_s = int(x_canary), int(n_canary), int(x_stable), int(n_stable)
+    if n_c <= 0 or n_s <= 0:
+        return 1.0
+    if not (0 <= x_c <= n_c and 0 <= x_s <= n_s):
+        raise ValueError(f"counts out of range: {x_c}/{n_c} vs {x_s}/{n_s}")
+    k_total, n_total = x_c + x_s, n_c + n_s
+    if x_c == 0 or k_total == n_total:
+        return 1.0
+    hi = min(k_total, n_c)
+
+    def log_choose(n: int, k: int) -> float:
+        return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+    log_first = (
+        log_choose(k_total, x_c)
+        + log_choose(n_total - k_total, n_c - x_c)
+        - log_choose(n_total, n_c)
+    )
+    k = np.arange(x_c, hi, dtype=np.float64)
+    log_ratio = np.log((k_total - k) * (n_c - k)) - np.log((k + 1) * (n_s - k_total + k + 1))
+    log_terms = log_first + np.concatenate(([0.0], np.cumsum(log_ratio)))
+    return float(min(1.0, np.exp(log_terms).sum()))
 
 
 def mann_whitney_from_histograms(canary: np.ndarray, stable: np.ndarray) -> tuple[float, float]:

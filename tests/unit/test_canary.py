@@ -15,6 +15,7 @@ from detectors.canary import (
     CanaryJudge,
     CanaryParams,
     CanaryVerdict,
+    fisher_exact_greater,
     mann_whitney_from_histograms,
     proportion_z_test,
     spent_alpha,
@@ -125,6 +126,38 @@ def test_spent_alpha_sums_to_alpha_over_looks_and_metrics() -> None:
     assert spent_alpha(0.01, 2, 4) == pytest.approx(spent_alpha(0.01, 1, 4) / 4)
     with pytest.raises(ValueError):
         spent_alpha(0.01, 0, 4)
+
+
+def test_exact_proportion_p_values_match_scipy_hypergeometric() -> None:
+    hypergeom = pytest.importorskip("scipy.stats").hypergeom
+    rng = np.random.default_rng(21)
+    for _ in range(300):
+        n_c, n_s = int(rng.integers(1, 2000)), int(rng.integers(1, 20000))
+        rate = float(rng.choice([0.0005, 0.01, 0.2]))
+        x_c = int(rng.binomial(n_c, min(1.0, rate * rng.uniform(0.5, 4))))
+        x_s = int(rng.binomial(n_s, rate))
+        expected = min(1.0, float(hypergeom.sf(x_c - 1, n_c + n_s, x_c + x_s, n_c)))
+        assert fisher_exact_greater(x_c, n_c, x_s, n_s) == pytest.approx(
+            expected, rel=1e-7, abs=1e-300
+        )
+
+
+def test_one_rare_leak_in_a_small_canary_is_not_a_fail() -> None:
+    """The pooled z-test calls 1/210 vs 0/2100 significant (p = 0.0008 < alpha_1 = 0.0015);
+    the exact test does not (p = 0.09): a healthy service with rare PII leaks stays a pass."""
+    rng = np.random.default_rng(22)
+    judge = CanaryJudge()
+    batches = []
+    for m in range(7):  # minute 6 is the first look: 210 canary, 2,100 stable events
+        b = minute_batch(rng, m, stable=Track(pii=0.0), canary=Track(pii=0.0))
+        b["pii_leak"][-1] = m == 6  # exactly one canary leak
+        batches.append(b)
+    changes = run(judge, batches)
+    assert [v.verdict for v in changes] == ["pass"]
+    pii = changes[0].metrics["pii_leak_ratio"]
+    assert pii["canary"] - pii["stable"] > CanaryParams().min_pii_delta  # beyond the margin
+    assert pii["p_value"] == pytest.approx(210 / 2310)
+    assert proportion_z_test(1, 210, 0, 2100)[1] < pii["alpha_used"]  # z-test would fail it
 
 
 # --------------------------------------------------------------------------- bad canaries
