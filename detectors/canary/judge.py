@@ -65,6 +65,7 @@ import io
 import json
 import math
 import struct
+import zipfile
 import zlib
 from typing import Any
 
@@ -534,9 +535,18 @@ class CanaryJudge:
             with np.load(io.BytesIO(raw[4 + n :]), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             return cls._restore(header, arrays)
-        except (zlib.error, struct.error, json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"corrupt canary checkpoint: {exc!r}") from exc
-        except (OSError, EOFError, IndexError) as exc:
+        except (
+            zlib.error,
+            zipfile.BadZipFile,
+            struct.error,
+            json.JSONDecodeError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            OSError,
+            EOFError,
+            IndexError,
+        ) as exc:
             raise ValueError(f"corrupt canary checkpoint: {exc!r}") from exc
 
     @classmethod

@@ -4,6 +4,8 @@ sampled toxicity matches full scoring, checkpoints resume exactly, bad input is 
 from __future__ import annotations
 
 import math
+import struct
+import zlib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -314,6 +316,11 @@ def test_checkpoint_refuses_corrupt_or_foreign_data() -> None:
         CanaryJudge.from_bytes(blob[:-20])
     with pytest.raises(ValueError):
         CanaryJudge.from_bytes(b"")
+    for head in (b"[]", b'{"judge": "drift"}', b'{"judge": "canary"}'):
+        payload = zlib.compress(struct.pack(">I", len(head)) + head)
+        forged = blob[:5] + struct.pack(">I", zlib.crc32(payload)) + payload
+        with pytest.raises(ValueError, match=r"corrupt|not a canary"):
+            CanaryJudge.from_bytes(forged)
 
 
 # --------------------------------------------------------------------------- minutes
