@@ -187,7 +187,7 @@ class CanaryJudge:
         if bad:
             raise ValueError(f"services must be an array of str, got {bad[0]!r}")
         for name in sorted(new):
-            self._service_code(name)
+            self._service_code(str(name))
         return np.fromiter(map(self._codes.__getitem__, services), np.int64, len(services))
 
     # ------------------------------------------------------------------ input
