@@ -104,21 +104,21 @@ def store_columns(events: list[dict[str, Any]], first_offset: int = 0) -> dict[s
     batch.columns["toxicity"] = [s for s, _ in scores]
     batch.columns["sample_weight"] = [w for _, w in scores]
     m = len(events)
-    return events_table_columns(
-        batch.columns, [0] * m, list(range(first_offset, first_offset + m))
-    )
+    return events_table_columns(batch.columns, [0] * m, list(range(first_offset, first_offset + m)))
 
 
 # ------------------------------------------------------------------ alerts and detections
 
-ALERT_COLUMNS = (
-    "alert_id incident_id ts kind rule severity state service deployment track model window "
-    "value threshold summary labels annotations worker_id"
-).split()
-DETECTION_COLUMNS = (
-    "alert_id ts detector detector_version rule params key service deployment track verdict "
-    "statistic threshold window window_start window_end evidence"
-).split()
+ALERT_COLUMNS = [
+    "alert_id", "incident_id", "ts", "kind", "rule", "severity", "state", "service",
+    "deployment", "track", "model", "window", "value", "threshold", "summary", "labels",
+    "annotations", "worker_id",
+]  # fmt: skip
+DETECTION_COLUMNS = [
+    "alert_id", "ts", "detector", "detector_version", "rule", "params", "key", "service",
+    "deployment", "track", "verdict", "statistic", "threshold", "window", "window_start",
+    "window_end", "evidence",
+]  # fmt: skip
 
 SLO_FIRED = INCIDENT + timedelta(minutes=5)
 SLO_WINDOW = (SLO_FIRED - timedelta(hours=1), SLO_FIRED)
@@ -228,9 +228,8 @@ def test_every_docs_sql_file_runs_on_the_populated_store(store: Client, name: st
 def test_events_1m_adds_up_to_the_events_per_deployment(
     store: Client, events: list[dict[str, Any]]
 ) -> None:
-    got = dict(
-        store.query("SELECT deployment, sum(events) FROM events_1m GROUP BY deployment").result_rows
-    )
+    result = store.query("SELECT deployment, sum(events) FROM events_1m GROUP BY deployment")
+    got = {str(d): int(n) for d, n in result.result_rows}
     assert got == dict(Counter(e["deployment"] for e in events))
     totals = store.query(
         "SELECT sum(errors), sum(timeouts), sum(tokens_in), sum(tokens_out), sum(cost_usd),"
@@ -242,8 +241,8 @@ def test_events_1m_adds_up_to_the_events_per_deployment(
     assert totals[3] == sum(e["tokens_out"] for e in events)
     assert totals[4] == pytest.approx(sum(e["cost_usd"] for e in events), rel=1e-9)
     assert totals[5] == sum(toxicity_of(e, i)[0] is not None for i, e in enumerate(events))
-    stored = store.command("SELECT countIf(response_pii_count > 0) FROM events_dedup")
-    assert totals[6] == int(stored) > 0
+    stored = store.query("SELECT countIf(response_pii_count > 0) FROM events_dedup")
+    assert totals[6] == stored.result_rows[0][0] > 0
     # the same from events_dedup, minute by minute: docs/sql/rollup_check.sql is empty
     assert rows_of(store, sql_file("rollup_check.sql")) == []
 
@@ -283,15 +282,18 @@ def test_canary_vs_stable_shows_the_bad_canary_side_by_side(
 def test_toxicity_ratio_is_weighted_for_sampled_stable_answers(
     store: Client, events: list[dict[str, Any]]
 ) -> None:
-    scored = [(e, toxicity_of(e, i)) for i, e in enumerate(events)]
-    stable = [(e, s, w) for e, (s, w) in scored if e["track"] == "stable" and s is not None]
-    toxic_w = sum(w for _, s, w in stable if s > 0.5)
-    scored_w = sum(w for _, _, w in stable)
+    stable: list[tuple[float, float]] = []  # (toxicity, weight) of scored stable answers
+    for i, e in enumerate(events):
+        score, weight = toxicity_of(e, i)
+        if e["track"] == "stable" and score is not None and weight is not None:
+            stable.append((score, weight))
+    toxic_w = sum(w for s, w in stable if s > 0.5)
+    scored_w = sum(w for _, w in stable)
     got = store.query(
         "SELECT sum(toxic), sum(scored), sum(toxic_weighted), sum(scored_weighted)"
         " FROM events_1m WHERE track = 'stable'"
     ).result_rows[0]
-    assert got[0] == sum(s > 0.5 for _, s, _ in stable) and got[1] == len(stable)
+    assert got[0] == sum(s > 0.5 for s, _ in stable) and got[1] == len(stable)
     assert (got[2], got[3]) == (pytest.approx(toxic_w), pytest.approx(scored_w))
     # the weights stand for the unscored half: scored_weighted estimates the answers
     answers = sum(e["track"] == "stable" and e["response"] is not None for e in events)
@@ -337,9 +339,7 @@ def test_incidents_list_firing_alerts_with_their_evidence(
     expected = evidence_of(events, SLO_WINDOW, CANARY)
     assert slo["evidence_events"] == len(expected) > 0
     assert slo["bad_events"] == sum(e["status"] in ("error", "timeout") for e in expected)
-    assert slo["some_event_ids"] and set(slo["some_event_ids"]) <= {
-        e["event_id"] for e in expected
-    }
+    assert slo["some_event_ids"] and set(slo["some_event_ids"]) <= {e["event_id"] for e in expected}
     canary = rows["canary-1"]  # a per-service verdict: both tracks are its evidence
     assert canary["evidence_events"] == len(evidence_of(events, CANARY_WINDOW, ""))
 
@@ -410,8 +410,9 @@ def test_cost_per_model_version(store: Client, events: list[dict[str, Any]]) -> 
 
 
 def _insert(client: Client, columns: dict[str, list[Any]], token: str | None) -> None:
-    settings = {"insert_deduplication_token": token} if token else {}
-    settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
+    settings: dict[str, Any] = {"deduplicate_blocks_in_dependent_materialized_views": 1}
+    if token:
+        settings["insert_deduplication_token"] = token
     client.insert(
         "events",
         [list(v) for v in columns.values()],
@@ -492,7 +493,7 @@ def test_backfill_fills_events_1m_once_from_events_already_stored(
         first, second = small_batches
         _insert(client, first, None)
         _insert(client, {k: v[:40] for k, v in first.items()}, None)  # replayed: 40 twice
-        assert int(client.command("SELECT count() FROM events")) == 340
+        assert client.query("SELECT count() FROM events").result_rows[0][0] == 340
         applied = migrate(client, name).applied
         assert [m.name for m in applied] == ["0005_events_1m"]
         assert _counts(client)[1:] == (300, 300)  # backfilled from events FINAL
