@@ -20,9 +20,11 @@
 -- 1. A retried insert of the same batch (the store timed out after writing it) carries the
 --    same insert_deduplication_token: events drops it (non_replicated_deduplication_window,
 --    0004) and so does events_1m, because the view's block inherits the token and events_1m
---    has its own deduplication window (deduplicate_blocks_in_dependent_materialized_views,
---    on by default since ClickHouse 24; set it on older servers). Without the window on
---    events_1m the view would count the retry again (checked on chdb 26.9: it did).
+--    has its own deduplication window. This needs the insert setting
+--    deduplicate_blocks_in_dependent_materialized_views = 1: on by default in the ClickHouse
+--    26.9 that chdb embeds (checked), off by default on older servers, so the worker passes
+--    it with its inserts. Without the window on events_1m the view counts the retry again
+--    (checked on chdb 26.9: it did, while events dropped the block).
 --    tests/integration/test_analyst_sql.py checks this.
 -- 2. A replay after a crash: the worker skips events whose Kafka offset is already stored,
 --    so replayed messages are not inserted again.
@@ -30,9 +32,9 @@
 -- offset, e.g. a producer retry that wrote the message twice to Kafka). events collapses it
 -- (ReplacingMergeTree, read through events_dedup) but events_1m counts it twice. Where exact
 -- counts matter, compare with events_dedup (docs/sql/rollup_check.sql) and rebuild the
--- minutes that differ:
---   ALTER TABLE events_1m DELETE WHERE minute >= X AND minute < Y;  then the INSERT below
---   with WHERE ts >= X AND ts < Y in place of its last line.
+-- minutes that differ (tests/integration/test_analyst_sql.py does it):
+--   ALTER TABLE events_1m DELETE WHERE minute >= X AND minute < Y SETTINGS mutations_sync = 2
+--   then the backfill INSERT below with WHERE ts >= X AND ts < Y in place of its guard.
 --
 -- Backfill: a materialized view only sees new inserts, so the table is filled once from the
 -- events already stored (FINAL: each event once) before the view is created. The guard
