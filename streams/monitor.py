@@ -1109,8 +1109,11 @@ class BatchMonitor:
         for tp in partitions:
             if tp.topic == topic and tp.partition in positions:
                 tp.offset = positions[tp.partition]
-                self._position[(topic, tp.partition)] = tp.offset
-                self._expected[(topic, tp.partition)] = tp.offset
+                key = (topic, tp.partition)
+                self._position[key] = tp.offset
+                # Never below what the committed-offset check expects: it may already have
+                # reported a range that retention deleted (and moved past it).
+                self._expected[key] = max(self._expected.get(key, -1), tp.offset)
         assert self.monitor_store is not None
         store = self.monitor_store
         stored = self._with_retry("read stored offsets", lambda: store.inserted_through(positions))
