@@ -36,6 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from streams import crash_points
 from streams.dlq import DeadLetter, dlq_rows
 
 log = logging.getLogger("tocsin.monitor")
@@ -690,6 +691,7 @@ class BatchMonitor:
                 batch.columns, [p[1] for p in good], [p[2] for p in good]
             )
         self._write(columns, letters)
+        crash_points.reached("after_insert")  # test-only fault injection, off by default
         self.offsets.advance(positions)
         self.metrics.batches += 1
         self.metrics.last_batch_s = time.perf_counter() - t0
@@ -831,6 +833,7 @@ class BatchMonitor:
             }
         self.offsets.mark_committed(pending)
         self.metrics.commits += 1
+        crash_points.reached("after_commit")  # test-only fault injection, off by default
 
     # ------------------------------------------------------------------ rebalances
 
