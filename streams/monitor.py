@@ -36,6 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from streams import crash_points
 from streams.dlq import DeadLetter, dlq_rows
 
 log = logging.getLogger("tocsin.monitor")
@@ -804,6 +805,7 @@ class BatchMonitor:
             if self.judge is not None:
                 alerts = self.judge.take()
         self._write(columns, letters, token=_batch_token(positions))
+        crash_points.reached("after_insert")  # test-only fault injection, off by default
         self._emit_alerts(alerts, t0)
         self.offsets.advance(positions)
         self.metrics.batches += 1
@@ -1037,6 +1039,7 @@ class BatchMonitor:
             }
         self.offsets.mark_committed(pending)
         self.metrics.commits += 1
+        crash_points.reached("after_commit")  # test-only fault injection, off by default
 
     def _checkpoint(self, pending: dict[tuple[str, int], int]) -> None:
         """Store each changed partition's monitor state with the offset it reflects,
