@@ -226,6 +226,9 @@ class WorkerParts:
     monitor: BatchMonitor
     client: Client
     query_client: Client
+    #: Whether the worker serves the query endpoint: only when it opened chdb in-process; a
+    #: store reached over HTTP (a server, or the embedded store process) serves itself.
+    serves_queries: bool = True
 
 
 def build_monitor(
@@ -247,7 +250,7 @@ def build_monitor(
     from confluent_kafka import Consumer, Producer
 
     from sinks.base import RetryableError
-    from sinks.clickhouse.client import connect, resolve_url
+    from sinks.clickhouse.client import connect, is_embedded, resolve_url
     from sinks.clickhouse.migrations import migrate
     from sinks.clickhouse.writer import EventWriter
     from streams.codec import EventDecoder
@@ -295,7 +298,9 @@ def build_monitor(
         retryable=(RetryableError,),
         mask_dead_letter=dead_letter_mask(settings),
     )
-    return WorkerParts(monitor=monitor, client=client, query_client=query_client)
+    return WorkerParts(
+        monitor=monitor, client=client, query_client=query_client, serves_queries=is_embedded(url)
+    )
 
 
 def _die(exc: BaseException) -> None:
@@ -439,7 +444,8 @@ def build_app(
         ]
     )
     web_app = app.web.web_app  # type: ignore[attr-defined]
-    web_app.add_routes(QueryService(parts.query_client).routes())
+    if parts.serves_queries:
+        web_app.add_routes(QueryService(parts.query_client).routes())
 
     async def status(request: web.Request) -> web.Response:
         return web.json_response(run_info())
