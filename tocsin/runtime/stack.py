@@ -55,6 +55,7 @@ from tocsin.runtime.broker import (
     broker_cmdline_tokens,
 )
 from tocsin.runtime.credentials import ensure_credentials, with_credentials
+from tocsin.runtime.otlp_process import OTLP_TOKENS, otlp_command
 from tocsin.runtime.processes import (
     LOCALHOST,
     free_port,
@@ -205,6 +206,8 @@ class Stack:
             return broker_cmdline_tokens(Path(data_dir))
         if name == "store":
             return STORE_TOKENS
+        if name == "otlp":
+            return OTLP_TOKENS
         return worker_tokens(name)
 
     def _alive(self, name: str, state: dict[str, Any]) -> bool:
@@ -235,6 +238,7 @@ class Stack:
             "store_url": state.get("store_url") if alive.get("store") else None,
             "query_url": state.get("store_url") if alive.get("store") else None,
             "credentials": state.get("credentials", {}),
+            "otlp_url": state.get("otlp_url") if alive.get("otlp") else None,
             "embedded": state.get(
                 "embedded",
                 {
@@ -313,6 +317,7 @@ class Stack:
             if start_workers:
                 for wid in ids:
                     self._up_worker(wid, state, bootstrap, writer_url)
+            self._up_otlp(state, bootstrap)
             for stray in [n for n in state["pids"] if n.startswith("worker-") and n not in ids]:
                 # a worker beyond --workers: a static member that never returns keeps its
                 # partitions (STACK.md), so scaling down stops it and says how to rebalance
@@ -386,13 +391,23 @@ class Stack:
         if not port or port_open(LOCALHOST, port):
             port = free_port()
         url = f"http://{LOCALHOST}:{port}/"
-        log_path = self.logs_dir / "store.log"
+        self._progress(f"store: starting on {url} (chdb {s.chdb_path})")
+        log_path = self._spawn_service("store", store_command(port), url, state)
+        info.update(port=port, log=str(log_path), data_dir=str(s.chdb_path))
+        state["store_url"] = url
+        self._progress(f"store: ready on {url}")
+        return with_credentials(url, creds["writer"])
+
+    def _spawn_service(
+        self, name: str, command: list[str], url: str, state: dict[str, Any]
+    ) -> Path:
+        """Start a service process and wait until ``url`` answers ``/ping``; its log."""
+        log_path = self.logs_dir / f"{name}.log"
         env = dict(os.environ)
         env.update(TOCSIN_HOME=str(self.home), PYTHONUNBUFFERED="1")
-        self._progress(f"store: starting on {url} (chdb {s.chdb_path})")
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                store_command(port),
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -400,22 +415,41 @@ class Stack:
                 cwd=str(self.home),
                 start_new_session=True,
             )
-        self._children["store"] = proc
-        state["pids"]["store"] = proc.pid
-        info.update(port=port, log=str(log_path), data_dir=str(s.chdb_path))
-        state["store_url"] = url
-        deadline = time.monotonic() + s.worker.ready_timeout_s
+        self._children[name] = proc
+        state["pids"][name] = proc.pid
+        deadline = time.monotonic() + self.settings.worker.ready_timeout_s
         while not ping(url):
             if proc.poll() is not None:
                 raise StackError(
-                    f"the store exited with code {proc.returncode} while starting; "
+                    f"{name} exited with code {proc.returncode} while starting; "
                     f"log {log_path}:\n{tail(log_path)}"
                 )
             if time.monotonic() > deadline:
-                raise StackError(f"the store did not answer on {url}; see {log_path}")
+                raise StackError(f"{name} did not answer on {url}; see {log_path}")
             time.sleep(0.1)
-        self._progress(f"store: ready on {url}")
-        return with_credentials(url, creds["writer"])
+        return log_path
+
+    def _up_otlp(self, state: dict[str, Any], bootstrap: str) -> None:
+        """Start the OTLP receiver (``otlp.enabled``) when it is not running."""
+        if not self.settings.otlp.enabled:
+            state["pids"].pop("otlp", None)
+            state["otlp_url"] = None
+            return
+        info = state.setdefault("otlp", {})
+        port = int(info.get("port") or 0)
+        url = f"http://{LOCALHOST}:{port}/" if port else ""
+        if self._alive("otlp", state) and port and ping(url):
+            self._progress(f"otlp: running (pid {state['pids']['otlp']}, {url})")
+            return
+        if state["pids"].get("otlp"):
+            self._progress(f"otlp: pid {state['pids']['otlp']} is gone, restarting")
+        if not port or port_open(LOCALHOST, port):
+            port = free_port()
+        url = f"http://{LOCALHOST}:{port}/"
+        self._progress(f"otlp: starting the OpenTelemetry receiver on {url}")
+        log_path = self._spawn_service("otlp", otlp_command(port, bootstrap), url, state)
+        info.update(port=port, log=str(log_path))
+        state["otlp_url"] = url.rstrip("/")
 
     def _up_worker(
         self, wid: str, state: dict[str, Any], bootstrap: str, writer_url: str | None = None
@@ -528,6 +562,7 @@ class Stack:
                 state["pids"] = {name: None for name in pids}
                 state["state"] = "stopped"
                 state["store_url"] = None
+                state["otlp_url"] = None
                 state["started_at"] = None
                 self._write_state(state)
             return outcome
