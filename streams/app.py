@@ -368,6 +368,7 @@ def build_app(
     from faust.web.base import BlueprintManager
 
     from sinks.clickhouse.query_server import QueryService
+    from streams.membership import leave_group
 
     worker_dir = settings.run_dir / worker_id
     worker_dir.mkdir(parents=True, exist_ok=True)
@@ -428,6 +429,8 @@ def build_app(
 
         async def on_stop(self) -> None:
             await asyncio.to_thread(thread.stop)
+            # a clean stop hands the partitions over now (static members do not leave)
+            await leave_group(bootstrap, settings.worker.group_id, worker_id)
             parts.query_client.close()
             parts.client.close()
             with contextlib.suppress(FileNotFoundError):
