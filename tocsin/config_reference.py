@@ -111,8 +111,8 @@ def _type_name(annotation: Any) -> str:
         inner = " \\| ".join(_type_name(a) for a in args)
         return f"{inner} (optional)"
     if origin is not None:
-        args = ", ".join(_type_name(a) for a in typing.get_args(annotation))
-        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+        inner = ", ".join(_type_name(a) for a in typing.get_args(annotation))
+        return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
     return getattr(annotation, "__name__", str(annotation))
 
 

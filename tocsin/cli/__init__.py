@@ -23,6 +23,7 @@ _AREAS = (
     "store",
     "worker",
     "otlp",
+    "schemas",
     "produce",
     "pii",
     "toxicity",
