@@ -101,7 +101,9 @@ def test_split_handover_on_sigterm_resume_after_sigkill_exactly_once(stack: Stac
     st = stack.status()
     bootstrap = st["bootstrap_servers"]
     assert set(st["pids"]) == {"broker", "store", "worker-0", "worker-1"}
-    events = [TrafficGenerator(seed=101).event() for _ in range(40_000)]
+    generator = TrafficGenerator(seed=101)
+    events = [generator.event() for _ in range(40_000)]
+    assert len({e["event_id"] for e in events}) == 40_000
 
     # 1. two workers split the four partitions
     split = wait_for(
