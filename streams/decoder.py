@@ -117,7 +117,7 @@ class EventDecoder:
     >>> dec.decode(b"\\x00\\x00\\x00\\x00\\x07")
     Traceback (most recent call last):
     ...
-    streams.codec.InvalidMessage: unknown_schema_id: schema id 7 is not in manifest.json (known ids: ...)
+    streams.framing.InvalidMessage: unknown_schema_id: schema id 7 is not in manifest.json (known ids: ...)
     """
 
     def __init__(
