@@ -88,6 +88,7 @@ MEANINGS: dict[str, str] = {
     "slo.lateness_minutes": "Minutes of event time a minute waits for late events before it is evaluated.",
     "slo.idle_advance_s": "Without traffic, advance event time with the wall clock after this many seconds.",
     "otlp.default_track": "Track of spans whose resource does not name one.",
+    "canary.enabled": "Compare each canary with its stable track in the worker.",
 }
 
 

@@ -9,6 +9,7 @@ that fails with a 500, then flushes the batch exporters and exits.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 from opentelemetry import _logs, trace
@@ -21,6 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 PROMPT = "Hi, please write to me at jane.doe@example.com about my order."
+SYSTEM = "You are a support agent."
 
 
 def main() -> int:
@@ -58,16 +60,14 @@ def main() -> int:
         client.chat.completions.create(
             model="gpt-4o-mini",
             messages=[
-                {"role": "system", "content": "You are a support agent."},
+                {"role": "system", "content": SYSTEM},
                 {"role": "user", "content": PROMPT},
             ],
         )
-        try:
+        with contextlib.suppress(openai.InternalServerError):  # the fake answers 500
             client.chat.completions.create(
                 model="broken", messages=[{"role": "user", "content": "Are you there?"}]
             )
-        except openai.InternalServerError:
-            pass
     tracer_provider.force_flush()
     logger_provider.force_flush()
     tracer_provider.shutdown()

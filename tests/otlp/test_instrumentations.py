@@ -10,7 +10,7 @@ import pytest
 
 from tests.otlp.conftest import Receiver, run_app
 from tests.otlp.fake_openai import ANSWER, FakeOpenAI
-from tests.otlp.instrumented_app import PROMPT
+from tests.otlp.instrumented_app import PROMPT, SYSTEM
 
 pytest.importorskip("opentelemetry.instrumentation.openai_v2")
 
@@ -29,7 +29,7 @@ def check(events: list[dict[str, Any]], with_text: bool = True) -> None:
     assert ok["track"] == "canary"
     assert ok["model_version"] == "gpt-4o-mini-2024-07-18"
     assert ok["status"] == "ok" and ok["error_type"] is None
-    assert ok["tokens_in"] == len("You are a support agent.".split()) + len(PROMPT.split())
+    assert ok["tokens_in"] == len(SYSTEM.split()) + len(PROMPT.split())
     assert ok["tokens_out"] == len(ANSWER.split())
     assert ok["latency_ms"] > 0 and ok["ts"] > 1_600_000_000_000
     assert len(ok["trace_id"]) == 32
@@ -38,7 +38,7 @@ def check(events: list[dict[str, Any]], with_text: bool = True) -> None:
     assert failed["status"] == "error" and failed["error_type"] == "InternalServerError"
     assert failed["tokens_out"] is None
     if with_text:
-        assert PROMPT in ok["prompt"] and "You are a support agent." in ok["prompt"]
+        assert PROMPT in ok["prompt"] and SYSTEM in ok["prompt"]
         assert ok["response"] == ANSWER
         assert failed["prompt"] == "Are you there?" and failed["response"] is None
 
