@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tocsin.settings import Settings, SloSettings
+from tocsin.settings import EXAMPLE_SLO_SPEC, Settings, SloSettings
 
 
 def test_defaults() -> None:
     s = SloSettings()
     assert s.enabled and s.lateness_minutes == 1
-    assert s.resolved_spec_file() == Path("infra/config/slos.yaml")
+    assert s.resolved_spec_file() == EXAMPLE_SLO_SPEC  # the checkout's example, absolute
+    assert s.resolved_spec_file().parts[-3:] == ("infra", "config", "slos.yaml")
     assert SloSettings(spec_file=Path("/etc/slos.yaml")).resolved_spec_file() == Path(
         "/etc/slos.yaml"
     )
