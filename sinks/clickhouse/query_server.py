@@ -333,6 +333,26 @@ _AUTH_FAILED = (
 )
 
 
+class RawParam:
+    """A ``param_<name>`` value passed on exactly as the HTTP client sent it.
+
+    The text is in ClickHouse's escaped format for the parameter's type (``['a', 'b']`` for
+    an ``Array(String)``, ``it\\'s`` for a ``String``); clickhouse-connect formats objects it
+    does not know with ``str()``, so the engine parses the very text a server would.
+
+    >>> str(RawParam("['a', 'b']"))
+    "['a', 'b']"
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
 @dataclass(frozen=True)
 class QueryResult:
     """An HTTP answer: status, body and headers."""
@@ -429,9 +449,7 @@ class QueryService:
                 if k not in _TRANSPORT_PARAMS and not k.startswith("param_")
             }
             bind = {
-                k[len("param_") :]: unescape_param(v)
-                for k, v in params.items()
-                if k.startswith("param_")
+                k[len("param_") :]: RawParam(v) for k, v in params.items() if k.startswith("param_")
             }
             database = params.get("database") or self.default_database
             async with self._lock:
@@ -480,7 +498,7 @@ class QueryService:
         append_format: str | None,
         database: str | None,
         settings: Mapping[str, str],
-        bind: Mapping[str, str],
+        bind: Mapping[str, RawParam],
     ) -> bytes:
         self._with_database(client, database)
         try:

@@ -304,7 +304,7 @@ def _print_status(status: dict[str, Any], as_json: bool) -> None:
     table.add_row("home", status["home"])
     table.add_row("kafka", str(status["bootstrap_servers"] or "-"))
     table.add_row("clickhouse", str(status["clickhouse"]))
-    table.add_row("store", str(status.get("store_url") or status["query_url"] or "-"))
+    table.add_row("store_url", str(status.get("store_url") or status["query_url"] or "-"))
     if status.get("store_url"):
         table.add_row("credentials", "`tocsin store url` (analyst), $TOCSIN_HOME/secrets/")
     table.add_row("otlp_url", str(status.get("otlp_url") or "-"))
