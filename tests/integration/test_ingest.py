@@ -487,7 +487,12 @@ def test_clickhouse_outage_pauses_consumption_and_resumes_without_loss(
             wait_until(lambda: counts(run.scalar) == (5000, 5000), 40, "all 5000 events")
             wait_until(lambda: not run.metrics.paused, 10, "resumed consumption")
             assert run.errors == []
-            assert "insert events" in run.metrics.last_error
+            # the write that met the outage first: the batch insert or the state checkpoint
+            # that follows it (a race between the two under load)
+            assert any(
+                what in run.metrics.last_error
+                for what in ("insert events", "checkpoint monitor state")
+            ), run.metrics.last_error
     finally:
         client.close()
         _stop(server)
