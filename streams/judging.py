@@ -392,7 +392,7 @@ class JudgingStage:
                 labels=labels,
                 annotations={
                     "burn_rates": json.dumps(burn),
-                    "evidence": json.dumps(evidence),
+                    "evidence": _json(evidence),
                     "sql": sql,
                     "since": str(start),
                 },
@@ -414,7 +414,7 @@ class JudgingStage:
                 window=t.window,
                 window_start=window_start,
                 window_end=end_ms,
-                evidence=json.dumps(evidence),
+                evidence=_json(evidence),
             )
             self._collect(record, detection)
 
@@ -476,7 +476,7 @@ class JudgingStage:
                 "detector": v.detector,
             },
             annotations={
-                "evidence": json.dumps(evidence, default=str),
+                "evidence": _json(evidence),
                 "sql": events_sql(service, deployment, track, start_ms, end_ms),
             },
         )
@@ -486,7 +486,7 @@ class JudgingStage:
             detector=v.detector,
             detector_version="1",
             rule=rule,
-            params=json.dumps(v.params, default=str),
+            params=_json(v.params),
             key=key,
             service=service,
             deployment=deployment,
@@ -497,7 +497,7 @@ class JudgingStage:
             window="",
             window_start=start_ms,
             window_end=end_ms,
-            evidence=json.dumps(evidence, default=str),
+            evidence=_json(evidence),
         )
         self._collect(record, detection)
 
@@ -564,7 +564,7 @@ class JudgingStage:
                     "baseline_deployment": v.baseline_deployment,
                 },
                 annotations={
-                    "evidence": json.dumps(evidence, default=str),
+                    "evidence": _json(evidence),
                     "failed_metrics": ",".join(v.failed_metrics),
                     "sql": events_sql(v.service, v.deployment, "canary", w_start, end_ms),
                     "since": str(start),
@@ -587,7 +587,7 @@ class JudgingStage:
                 window=window,
                 window_start=w_start,
                 window_end=end_ms,
-                evidence=json.dumps(evidence, default=str),
+                evidence=_json(evidence),
             )
             self._collect(record, detection)
 
@@ -595,6 +595,28 @@ class JudgingStage:
         self._out.append((record, detection))
         k = (record.kind, record.severity)
         self.alerts_emitted[k] = self.alerts_emitted.get(k, 0) + 1
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities replaced by None (strict JSON has neither)."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.generic):
+        return _finite(value.item())
+    return value
+
+
+def _json(value: Any) -> str:
+    """Strict JSON of evidence (NaN -> null; anything else unknown as text).
+
+    >>> _json({"p": float("nan"), "n": np.int64(3), "m": {"x": [1.0, float("inf")]}})
+    '{"p": null, "n": 3, "m": {"x": [1.0, null]}}'
+    """
+    return json.dumps(_finite(value), default=str, allow_nan=False)
 
 
 def _sli_where(spec: SloSpec) -> str:

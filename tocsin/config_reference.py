@@ -89,6 +89,8 @@ MEANINGS: dict[str, str] = {
     "slo.idle_advance_s": "Without traffic, advance event time with the wall clock after this many seconds.",
     "otlp.default_track": "Track of spans whose resource does not name one.",
     "canary.enabled": "Compare each canary with its stable track in the worker.",
+    "faults.crash_at": "Tests only: the point of the commit path where the worker SIGKILLs itself; empty = off.",
+    "faults.crash_after": "Tests only: at which passage through `crash_at` the worker kills itself.",
 }
 
 
@@ -106,7 +108,7 @@ class Row:
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
-        return " \\| ".join(f"`{a}`" for a in typing.get_args(annotation))
+        return " \\| ".join(f"`{a}`" if a != "" else "`''`" for a in typing.get_args(annotation))
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         inner = " \\| ".join(_type_name(a) for a in args)
