@@ -169,6 +169,85 @@ class SloSettings(BaseModel):
         return self.spec_file if self.spec_file is not None else repo_default
 
 
+class ReceiverSettings(BaseModel):
+    """One named receiver of alert notifications (see ``infra/config/routing.yaml``).
+
+    Secrets (webhook URLs, routing keys) are never written in the YAML itself: name an
+    environment variable (``*_env``) or a file (``*_file``) that holds them.
+    """
+
+    type: Literal["slack", "pagerduty", "webhook"]
+    url: str | None = None  # PagerDuty endpoint, or a webhook URL that is not a secret
+    url_env: str | None = None  # environment variable holding the (secret) URL
+    url_file: Path | None = None
+    routing_key_env: str | None = None  # PagerDuty
+    routing_key_file: Path | None = None
+    headers: dict[str, str] = Field(default_factory=dict)  # generic webhook
+
+
+class RouteSettings(BaseModel):
+    """One routing rule: which alerts go to which receivers (first match wins unless
+    ``continue_matching``)."""
+
+    match: dict[str, str] = Field(
+        default_factory=dict,
+        description="kind, severity, service, deployment, rule, state or any label -> value",
+    )
+    receivers: list[str] = Field(default_factory=list)
+    continue_matching: bool = False
+
+
+class AlertingSettings(BaseModel):
+    """Alert routing and notification (streams.agents.alerter, sinks.slack/pagerduty/webhook).
+
+    The quick start needs no YAML: ``TOCSIN_ALERTING__SLACK_WEBHOOK_URL`` sends every alert to
+    Slack, ``TOCSIN_ALERTING__PAGERDUTY_ROUTING_KEY`` every page to PagerDuty.
+    """
+
+    enabled: bool = True
+    slack_webhook_url: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None  # the interactivity endpoint's secret
+    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    webhook_url: SecretStr | None = None  # generic JSON webhook for every alert
+    routing_file: Path | None = None  # YAML with receivers/routes (infra/config/routing.yaml)
+    receivers: dict[str, ReceiverSettings] = Field(default_factory=dict)
+    routes: list[RouteSettings] = Field(default_factory=list)
+    group_by: list[str] = Field(default_factory=lambda: ["rule", "deployment"])
+    repeat_interval_s: float = Field(4 * 3600.0, ge=0, description="0 = never repeat")
+    grafana_url: str | None = None  # links in messages when set
+    delivery_timeout_s: float = Field(10.0, gt=0)
+    delivery_max_elapsed_s: float = Field(120.0, gt=0, description="retry budget per message")
+    delivery_base_delay_s: float = Field(0.5, gt=0)
+    delivery_max_delay_s: float = Field(30.0, gt=0)
+    silence_refresh_s: float = Field(5.0, gt=0, description="silences re-read this often")
+    history_days: int = Field(7, ge=1, description="incident history loaded at start")
+
+
+class RollbackSettings(BaseModel):
+    """Rollback policy, command signing and the deployment agent."""
+
+    enabled: bool = True  # the global kill switch
+    dry_run: bool = False  # record what would be done, publish nothing
+    on_tracks: list[str] = Field(default_factory=lambda: ["canary"])
+    on_kinds: list[str] = Field(default_factory=lambda: ["slo", "canary"])
+    deployments: list[str] = Field(
+        default_factory=list, description="extra deployments always eligible (e.g. a stable one)"
+    )
+    cooldown_s: float = Field(900.0, ge=0, description="per deployment")
+    command_ttl_s: float = Field(900.0, gt=0, description="expires_at = issue time + this")
+    signing_key: SecretStr | None = None
+    signing_key_file: Path | None = None
+    key_id: str = "k1"
+    verify_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="key_id -> key accepted by agents (rotation)"
+    )
+    agent_timeout_s: float = Field(60.0, gt=0, description="hook timeout")
+    agent_state_dir: Path | None = None  # None = $TOCSIN_HOME/agents
+    kubernetes_url: str | None = None  # API server for --kubernetes (tests: a fake one)
+    kubernetes_token_file: Path | None = None
+
+
 class Settings(BaseSettings):
     """All of tocsin's configuration."""
 
@@ -194,6 +273,8 @@ class Settings(BaseSettings):
     toxicity: ToxicitySettings = ToxicitySettings()
     drift: DriftSettings = DriftSettings()
     slo: SloSettings = SloSettings()
+    alerting: AlertingSettings = AlertingSettings()
+    rollback: RollbackSettings = RollbackSettings()
 
     @classmethod
     def settings_customise_sources(
