@@ -108,9 +108,7 @@ def sign_command(command: Mapping[str, Any], key: bytes, key_id: str) -> dict[st
     return signed
 
 
-def verify_command(
-    command: Mapping[str, Any], keys: Mapping[str, bytes], *, now_ms: int
-) -> None:
+def verify_command(command: Mapping[str, Any], keys: Mapping[str, bytes], *, now_ms: int) -> None:
     """Raise :class:`CommandRejected` unless ``command`` is signed by a known key and unexpired."""
     key_id = command.get("key_id")
     signature = command.get("signature")

@@ -31,7 +31,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from streams.codec import HEADER, HEADER_SIZE, MAGIC_BYTE, InvalidMessage, _strip_logical_types
 from streams.registry import LocalSchemaResolver, SchemaResolver
 
-__all__ = ["RecordCodec", "alert_codec", "ack_codec", "command_codec"]
+__all__ = ["RecordCodec", "ack_codec", "alert_codec", "command_codec"]
 
 
 class RecordCodec:
@@ -78,9 +78,7 @@ class RecordCodec:
         writer = self._readers.get(schema_id)
         if writer is None:
             try:
-                writer = parse_schema(
-                    _strip_logical_types(self.resolver.writer_schema(schema_id))
-                )
+                writer = parse_schema(_strip_logical_types(self.resolver.writer_schema(schema_id)))
             except Exception as exc:
                 raise InvalidMessage(
                     "unknown_schema_id", f"schema id {schema_id}: {type(exc).__name__}", schema_id

@@ -184,6 +184,14 @@ class ReceiverSettings(BaseModel):
     routing_key_file: Path | None = None
     headers: dict[str, str] = Field(default_factory=dict)  # generic webhook
 
+    def resolve_url(self) -> str | None:
+        """The receiver's URL: ``url_env``'s value, ``url_file``'s content, else ``url``."""
+        return _secret_value(self.url_env, self.url_file) or self.url
+
+    def resolve_routing_key(self) -> str | None:
+        """PagerDuty routing key from ``routing_key_env`` or ``routing_key_file``."""
+        return _secret_value(self.routing_key_env, self.routing_key_file)
+
 
 class RouteSettings(BaseModel):
     """One routing rule: which alerts go to which receivers (first match wins unless
@@ -223,6 +231,60 @@ class AlertingSettings(BaseModel):
     silence_refresh_s: float = Field(5.0, gt=0, description="silences re-read this often")
     history_days: int = Field(7, ge=1, description="incident history loaded at start")
 
+    def routing(self) -> tuple[dict[str, ReceiverSettings], list[RouteSettings]]:
+        """Receivers and routes: ``routing_file``, then inline ones, then the quick start.
+
+        The quick start adds receiver ``slack`` (every alert) when ``slack_webhook_url`` is
+        set, ``pagerduty`` (every page) when ``pagerduty_routing_key`` is set and ``webhook``
+        (every alert) when ``webhook_url`` is set, unless receivers of those names exist.
+
+        >>> a = AlertingSettings(pagerduty_routing_key="x" * 32)
+        >>> receivers, routes = a.routing()
+        >>> sorted(receivers), [(r.match, r.receivers) for r in routes]
+        (['pagerduty'], [({'severity': 'page'}, ['pagerduty'])])
+        """
+        receivers: dict[str, ReceiverSettings] = {}
+        routes: list[RouteSettings] = []
+        if self.routing_file is not None:
+            data = yaml.safe_load(Path(self.routing_file).read_text()) or {}
+            if not isinstance(data, dict):
+                raise ValueError(f"{self.routing_file}: expected a mapping with receivers/routes")
+            for name, spec in (data.get("receivers") or {}).items():
+                receivers[str(name)] = ReceiverSettings.model_validate(spec)
+            routes += [RouteSettings.model_validate(r) for r in data.get("routes") or []]
+            if data.get("group_by"):
+                self.group_by = [str(x) for x in data["group_by"]]
+        receivers.update(self.receivers)
+        routes += list(self.routes)
+        quick: list[RouteSettings] = []
+        if self.pagerduty_routing_key is not None and "pagerduty" not in receivers:
+            receivers["pagerduty"] = ReceiverSettings(type="pagerduty", url=self.pagerduty_url)
+            quick.append(
+                RouteSettings(
+                    match={"severity": "page"}, receivers=["pagerduty"], continue_matching=True
+                )
+            )
+        for name, secret in (("slack", self.slack_webhook_url), ("webhook", self.webhook_url)):
+            if secret is not None and name not in receivers:
+                receivers[name] = ReceiverSettings(type=name)  # type: ignore[arg-type]
+                quick.append(RouteSettings(receivers=[name], continue_matching=True))
+        # the quick-start routes come first and continue, so YAML routes still apply
+        return receivers, quick + routes
+
+    def secret_for(self, name: str, receiver: ReceiverSettings) -> str | None:
+        """The URL (Slack, webhook) or routing key (PagerDuty) of a receiver."""
+        if receiver.type == "pagerduty":
+            key = receiver.resolve_routing_key()
+            if key is None and name == "pagerduty" and self.pagerduty_routing_key is not None:
+                key = self.pagerduty_routing_key.get_secret_value()
+            return key
+        url = receiver.resolve_url()
+        if url is None and name == "slack" and self.slack_webhook_url is not None:
+            url = self.slack_webhook_url.get_secret_value()
+        if url is None and name == "webhook" and self.webhook_url is not None:
+            url = self.webhook_url.get_secret_value()
+        return url
+
 
 class RollbackSettings(BaseModel):
     """Rollback policy, command signing and the deployment agent."""
@@ -246,6 +308,36 @@ class RollbackSettings(BaseModel):
     agent_state_dir: Path | None = None  # None = $TOCSIN_HOME/agents
     kubernetes_url: str | None = None  # API server for --kubernetes (tests: a fake one)
     kubernetes_token_file: Path | None = None
+
+    def local_key_path(self, home: Path) -> Path:
+        """Where the embedded stack keeps a generated signing key when none is configured."""
+        return home / "secrets" / "rollback-signing.key"
+
+    def signing_key_bytes(self, home: Path | None = None) -> bytes | None:
+        """The key commands are signed with: ``signing_key``, ``signing_key_file``, else the
+        embedded stack's generated key file under ``home`` when it exists."""
+        if self.signing_key is not None:
+            return self.signing_key.get_secret_value().encode()
+        if self.signing_key_file is not None:
+            return Path(self.signing_key_file).read_text().strip().encode()
+        if home is not None:
+            local = self.local_key_path(home)
+            if local.is_file():
+                return local.read_text().strip().encode()
+        return None
+
+    def keyring(self, home: Path | None = None) -> dict[str, bytes]:
+        """key_id -> key that agents accept: ``verify_keys`` plus the signing key.
+
+        >>> RollbackSettings(signing_key="s" * 32, key_id="k2",
+        ...                  verify_keys={"k1": "o" * 32}).keyring().keys()
+        dict_keys(['k1', 'k2'])
+        """
+        keys = {k: v.get_secret_value().encode() for k, v in self.verify_keys.items()}
+        own = self.signing_key_bytes(home)
+        if own is not None:
+            keys[self.key_id] = own
+        return keys
 
 
 class Settings(BaseSettings):
@@ -329,6 +421,17 @@ class _YamlSource(PydanticBaseSettingsSource):
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping at the top level")
         return data
+
+
+def _secret_value(env_name: str | None, file: Path | None) -> str | None:
+    """A secret from the environment variable ``env_name`` or the file ``file``."""
+    if env_name:
+        value = os.environ.get(env_name)
+        if value:
+            return value.strip()
+    if file is not None:
+        return Path(file).read_text().strip() or None
+    return None
 
 
 def load_settings(**overrides: Any) -> Settings:

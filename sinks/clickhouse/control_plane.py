@@ -15,8 +15,8 @@ Example
 's1'
 >>> [s["silence_id"] for s in store.silences(now_ms=1500)]
 ['s1']
->>> store.expire_silence("s1", now_ms=1600); store.silences(now_ms=1700)
-[]
+>>> store.expire_silence("s1", now_ms=1600), store.silences(now_ms=1700)
+(True, [])
 >>> client.close()
 """
 
@@ -122,7 +122,10 @@ class ControlStore:
         if not rows:
             return
         data = [
-            [ms_to_dt(r["ts"]) if c == "ts" else r.get(c, _NOTIF_DEFAULTS[c]) for c in NOTIFICATION_COLUMNS]
+            [
+                ms_to_dt(r["ts"]) if c == "ts" else r.get(c, _NOTIF_DEFAULTS[c])
+                for c in NOTIFICATION_COLUMNS
+            ]
             for r in rows
         ]
         try:
@@ -235,11 +238,17 @@ class ControlStore:
         except Exception as exc:
             raise wrap(exc, "insert into silences") from exc
 
-    def silences(self, now_ms: int | None = None, *, include_expired: bool = False) -> list[dict[str, Any]]:
+    def silences(
+        self, now_ms: int | None = None, *, include_expired: bool = False
+    ) -> list[dict[str, Any]]:
         """Silences active at ``now_ms`` (or all, newest first, with ``include_expired``)."""
-        where = "" if include_expired else (
-            "WHERE starts_at <= fromUnixTimestamp64Milli({now:Int64}) "
-            "AND ends_at > fromUnixTimestamp64Milli({now:Int64})"
+        where = (
+            ""
+            if include_expired
+            else (
+                "WHERE starts_at <= fromUnixTimestamp64Milli({now:Int64}) "
+                "AND ends_at > fromUnixTimestamp64Milli({now:Int64})"
+            )
         )
         try:
             result = self.client.query(
