@@ -611,7 +611,9 @@ class Alerter:
                 for i in self.book.open_incidents(deployment)
             ]
             canary = dict(self.canary_verdicts.get(deployment) or {})
-        pages = [f for f in firing if SEVERITY_RANK.get(str(f["severity"]), 0) >= SEVERITY_RANK["page"]]
+        pages = [
+            f for f in firing if SEVERITY_RANK.get(str(f["severity"]), 0) >= SEVERITY_RANK["page"]
+        ]
         canary_verdict = canary.get("verdict")
         if pages or canary_verdict == "fail":
             verdict, status = "fail", 503

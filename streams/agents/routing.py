@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 SEVERITY_RANK = {"info": 0, "ticket": 1, "page": 2}
 #: Label names built from the alert's own fields (they win over same-named labels).
-FIELD_LABELS = ("kind", "rule", "severity", "state", "service", "deployment", "track")
+FIELD_LABELS = ("kind", "rule", "severity", "state", "service", "deployment", "track", "window")
 
 TransitionAction = Literal["trigger", "escalate", "resolve", "update", "duplicate", "ignored"]
 

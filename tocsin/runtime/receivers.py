@@ -174,6 +174,8 @@ class FakeReceivers:
                     self._send(404, {}, b"no_service")
                     return
                 if service == "slack" and path != f"/slack/{SLACK_TOKEN}":
+                    with fake._lock:
+                        fake.requests.append(Received(service, 404, None, dict(self.headers)))
                     self._send(404, {}, b"no_service")
                     return
                 try:
