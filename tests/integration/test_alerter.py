@@ -142,7 +142,7 @@ def test_restart_and_crash_replays_send_nothing_twice(
     fake: FakeReceivers, migrated_store: Any, tmp_path: Path
 ) -> None:
     store = ControlStore(migrated_store)
-    first, published = make(fake, store, tmp_path)
+    first, _ = make(fake, store, tmp_path)
     first.handle(alert())
     sent = len(fake.requests)
     # a restart: the replayed alert is a duplicate of a stored incident

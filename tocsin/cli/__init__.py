@@ -18,7 +18,18 @@ app = typer.Typer(
 )
 
 # Order here is the order in `tocsin --help`.
-_AREAS = ("stack", "worker", "produce", "pii", "toxicity", "models", "slo", "drift")
+_AREAS = (
+    "stack",
+    "worker",
+    "produce",
+    "pii",
+    "toxicity",
+    "models",
+    "slo",
+    "drift",
+    "silence",
+    "agent",
+)
 
 for _name in _AREAS:
     importlib.import_module(f"tocsin.cli.{_name}").register(app)
