@@ -445,6 +445,9 @@ def build_app(
         return web.json_response(run_info())
 
     web_app.add_routes([web.get("/tocsin/status", status)])
+    from streams.agents.alerter import register_alerting  # issue 10: alerts, acks, verdict
+
+    register_alerting(app, settings, bootstrap, web_app, worker_id)
     return app
 
 
