@@ -19,9 +19,10 @@ app = typer.Typer(
 
 # Order here is the order in `tocsin --help`.
 _AREAS = ("stack", "worker", "produce", "pii", "toxicity", "models", "slo", "drift")
-_AREAS += ("silence", "agent")  # issue 10: alert silences, deployment agent
 
 for _name in _AREAS:
+    importlib.import_module(f"tocsin.cli.{_name}").register(app)
+for _name in ("silence", "agent"):  # issue 10: alert silences, the deployment agent
     importlib.import_module(f"tocsin.cli.{_name}").register(app)
 
 
