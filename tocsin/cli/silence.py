@@ -12,11 +12,14 @@ import typer
 
 def _store() -> tuple[Any, Any]:
     from sinks.clickhouse.control_plane import ControlStore
-    from tocsin.runtime.store import StoreError, query_client
+    from tocsin.runtime.store import StoreError, query_client, run_migrations
     from tocsin.settings import load_settings
 
+    settings = load_settings()
     try:
-        client, _ = query_client(load_settings())
+        client, where = query_client(settings)
+        if where.startswith("chdb"):  # the stack is down: the store may be brand new
+            run_migrations(settings, client)
     except StoreError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
