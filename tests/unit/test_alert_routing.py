@@ -153,3 +153,25 @@ def test_stable_rolls_back_only_when_configured_and_command_ids_are_stable() -> 
     policy = RollbackPolicy(deployments=("chat-v1",))
     assert policy.wants_rollback(alert(track="stable", deployment="chat-v1")) is not None
     assert command_id_for("w1", "d") == command_id_for("w1", "d") != command_id_for("w2", "d")
+
+
+def test_the_documented_routing_example_loads_and_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from tocsin.settings import AlertingSettings
+
+    example = Path(__file__).resolve().parents[2] / "infra" / "config" / "routing.yaml"
+    settings = AlertingSettings(routing_file=example)
+    receivers, routes = settings.routing()
+    assert receivers["oncall-pagerduty"].type == "pagerduty"
+    rs = [Route(r.match, r.receivers, r.continue_matching) for r in routes]
+    page = {"severity": "page", "service": "chat-api", "kind": "slo"}
+    assert route(rs, page) == ["oncall-pagerduty", "chat-team-slack"]
+    assert route(rs, {"severity": "ticket", "kind": "drift", "service": "x"}) == [
+        "ml-platform-slack"
+    ]
+    monkeypatch.setenv("SLACK_WEBHOOK_CHAT_TEAM", "https://hooks.slack.com/services/T/B/x")
+    assert settings.secret_for("chat-team-slack", receivers["chat-team-slack"]) == (
+        "https://hooks.slack.com/services/T/B/x"
+    )
+    assert settings.secret_for("oncall-pagerduty", receivers["oncall-pagerduty"]) is None
