@@ -405,12 +405,18 @@ def run_agent(
         }
     )
 
-    def produce(topic: str, value: bytes) -> None:
+    def produce(topic: str, value: bytes, wait: bool = True) -> None:
         producer.produce(topic, key=agent.deployment.encode(), value=value)
-        if producer.flush(10):
+        if not wait:
+            producer.poll(0)
+        elif producer.flush(10):
             raise KafkaException(f"{topic}: broker did not acknowledge within 10 s")
 
-    agent.send_ack = lambda ack: produce(acks_topic, ack_codec().encode(ack))
+    # "executing" is not waited for: the ledger, not the ack, makes the command run at most
+    # once, and the hook should start at once; the final ack is flushed before the commit.
+    agent.send_ack = lambda ack: produce(
+        acks_topic, ack_codec().encode(ack), wait=ack["status"] != "executing"
+    )
     agent.send_alert = lambda alert: produce(alerts_topic, alert_codec().encode(alert))
     consumer = Consumer(agent_consumer_config(bootstrap, agent.deployment, agent.agent_id))
     consumer.subscribe([rollback_topic])
@@ -422,15 +428,15 @@ def run_agent(
     )
     try:
         while not stop.is_set():
-            messages = consumer.consume(100, poll_timeout_s)
-            if not messages:
+            # poll() returns as soon as one record is there (consume(n, t) would wait to fill n)
+            msg = consumer.poll(poll_timeout_s)
+            if msg is None:
                 continue
-            for msg in messages:
-                if msg.error():
-                    log.warning("agent: consumer error %s", msg.error())
-                    continue
-                agent.handle_bytes(msg.value())
-            consumer.commit(asynchronous=False)
+            if msg.error():
+                log.warning("agent: consumer error %s", msg.error())
+                continue
+            agent.handle_bytes(msg.value())
+            consumer.commit(message=msg, asynchronous=False)
     finally:
         consumer.close()
         producer.flush(10)
