@@ -812,7 +812,6 @@ def register_alerting(
     """
     if not settings.alerting.enabled:
         return None
-    from aiohttp import web
 
     from sinks.clickhouse.client import connect, resolve_url
     from sinks.clickhouse.control_plane import ControlStore
@@ -860,8 +859,32 @@ def register_alerting(
         if alerter._started:
             await asyncio.to_thread(alerter.due_repeats)
 
+    web_app.add_routes(alerting_routes(alerter, secret.get_secret_value() if secret else None))
+    return alerter
+
+
+def alerting_routes(alerter: Alerter, slack_secret: str | None) -> list[Any]:
+    """The HTTP routes of the alerter: ``GET|POST /v1/verdict`` and ``POST /v1/slack/actions``.
+
+    ``/v1/verdict?deployment=NAME`` answers 200 (pass, inconclusive) or 503 (fail);
+    ``always_200=1`` keeps the status at 200 for gates that read the JSON. A POST without
+    the query parameter takes the deployment from a Flagger webhook body (``metadata.deployment``
+    or ``name``).
+    """
+    from aiohttp import web
+
     async def verdict(request: web.Request) -> web.Response:
         deployment = request.query.get("deployment", "").strip()
+        if not deployment and request.method == "POST" and request.can_read_body:
+            # Flagger webhooks POST {"name", "namespace", "phase", "metadata": {...}}
+            try:
+                body = await request.json()
+            except ValueError:
+                body = {}
+            if isinstance(body, dict):
+                meta = body.get("metadata")
+                meta = meta if isinstance(meta, dict) else {}
+                deployment = str(meta.get("deployment") or body.get("name") or "").strip()
         if not deployment:
             return web.json_response(
                 {"error": "give the deployment: /v1/verdict?deployment=NAME"}, status=400
@@ -869,15 +892,18 @@ def register_alerting(
         if not alerter._started:
             await asyncio.to_thread(alerter.start)
         status, doc = alerter.verdict(deployment)
+        if request.query.get("always_200") in ("1", "true"):
+            status = 200  # for gates that read the JSON (Argo's web metric), not the status
         return web.json_response(doc, status=status)
 
     async def slack_actions(request: web.Request) -> web.Response:
-        return await _slack_action(request, alerter, secret.get_secret_value() if secret else None)
+        return await _slack_action(request, alerter, slack_secret)
 
-    web_app.add_routes(
-        [web.get("/v1/verdict", verdict), web.post("/v1/slack/actions", slack_actions)]
-    )
-    return alerter
+    return [
+        web.get("/v1/verdict", verdict),
+        web.post("/v1/verdict", verdict),
+        web.post("/v1/slack/actions", slack_actions),
+    ]
 
 
 async def _slack_action(request: web.Request, alerter: Alerter, secret: str | None) -> web.Response:
