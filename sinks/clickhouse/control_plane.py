@@ -288,6 +288,22 @@ class ControlStore:
         )
         return True
 
+    def latest_deployment(self, service: str, track: str) -> str | None:
+        """The deployment that most recently served ``service`` on ``track`` (events table).
+
+        For alerts whose monitor groups by track only: a canary alert must still name the
+        deployment to roll back.
+        """
+        try:
+            rows = self.client.query(
+                "SELECT deployment FROM events WHERE service = {s:String} AND track = {t:String} "
+                "AND ts > now64(3) - INTERVAL 1 DAY ORDER BY ts DESC LIMIT 1",
+                parameters={"s": service, "t": track},
+            ).result_rows
+        except Exception as exc:
+            raise wrap(exc, "read events") from exc
+        return str(rows[0][0]) if rows and rows[0][0] else None
+
     # ------------------------------------------------------------------ rollbacks
     def insert_rollbacks(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Command and ack rows (see ``0011_rollbacks.sql``); times in epoch ms."""

@@ -177,6 +177,7 @@ class Alerter:
         self._lock = threading.RLock()  # book and verdict state (not held while sending)
         self._started = False
         self._silences_at = 0
+        self._deployments: dict[tuple[str, str], tuple[str | None, int]] = {}
 
     # ------------------------------------------------------------------ start-up
     def start(self) -> None:
@@ -252,10 +253,34 @@ class Alerter:
             return None
         return self.handle(alert)
 
+    def with_deployment(self, alert: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The alert, with its deployment filled in from the events when the monitor grouped
+        by track only (``deployment`` null, ``track`` known): the deployment that served the
+        service on that track most recently. Cached for a minute."""
+        if alert.get("deployment") or not alert.get("track") or self.store is None:
+            return alert
+        key = (str(alert.get("service") or ""), str(alert["track"]))
+        now = self.clock()
+        cached = self._deployments.get(key)
+        if cached is None or now - cached[1] > 60_000:
+            try:
+                found = self.store.latest_deployment(*key)
+            except SinkError as exc:
+                log.warning("alerter: cannot look up the deployment of %s: %s", key, exc)
+                found = None
+            cached = (found, now)
+            self._deployments[key] = cached
+        if not cached[0]:
+            return alert
+        labels = {**(alert.get("labels") or {}), "deployment": cached[0]}
+        labels["deployment_from"] = "events"
+        return {**alert, "deployment": cached[0], "labels": labels}
+
     def handle(self, alert: Mapping[str, Any]) -> HandleOutcome:
         """Apply one alert record: rollback, notifications, persistence (in that order)."""
         self.start()
         self.refresh_silences()
+        alert = self.with_deployment(alert)
         with self._lock:
             self.counters["alerts"] += 1
             transition = self.book.apply(alert)

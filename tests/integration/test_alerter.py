@@ -229,3 +229,25 @@ def test_canary_verdicts_drive_the_verdict_endpoint(
     )
     status, doc = alerter.verdict("chat-api-canary")
     assert (status, doc["verdict"], doc["firing"]) == (200, "pass", [])
+
+
+def test_alert_without_deployment_gets_the_canary_that_served_the_track(
+    fake: FakeReceivers, migrated_store: Any, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    migrated_store.insert(
+        "events",
+        [
+            ["e1", datetime.now(UTC), "chat-api", "chat-api-v42", "canary"],
+            ["e2", datetime.now(UTC), "chat-api", "chat-api-v41", "stable"],
+        ],
+        column_names=["event_id", "ts", "service", "deployment", "track"],
+    )
+    alerter, published = make(fake, ControlStore(migrated_store), tmp_path)
+    out = alerter.handle(
+        alert(deployment=None, labels={"track": "canary", "slo": "chat-api-availability"})
+    )
+    assert out.rollback_status == "issued"
+    assert published[0][1]["deployment"] == "chat-api-v42"
+    assert alerter.verdict("chat-api-v42")[0] == 503
