@@ -119,6 +119,7 @@ class AlerterConfig:
     issued_by: str = "tocsin-alerter"
     history_days: int = 7
     silence_refresh_ms: int = 5000
+    notify_head_start_ms: int = 300
 
 
 @dataclass
@@ -178,6 +179,7 @@ class Alerter:
         self._started = False
         self._silences_at = 0
         self._deployments: dict[tuple[str, str], tuple[str | None, int]] = {}
+        self._store_lock = threading.Lock()
 
     # ------------------------------------------------------------------ start-up
     def start(self) -> None:
@@ -212,7 +214,11 @@ class Alerter:
         def on_retry(exc: BaseException, wait: float) -> None:
             log.warning("alerter: %s failed (%s); retrying in %.1f s", what, exc, wait)
 
-        return retry_call(fn, max_elapsed_s=60.0, on_retry=on_retry)
+        def locked() -> Any:
+            with self._store_lock:  # notifications and rollbacks write from two threads
+                return fn()
+
+        return retry_call(locked, max_elapsed_s=60.0, on_retry=on_retry)
 
     def refresh_silences(self, force: bool = False) -> None:
         """Re-read active silences (every ``silence_refresh_ms`` at most, unless forced)."""
@@ -223,7 +229,8 @@ class Alerter:
             return
         store = self.store
         try:
-            rows = store.silences(now)
+            with self._store_lock:
+                rows = store.silences(now)
         except SinkError as exc:
             log.warning("alerter: cannot read silences (%s); keeping the last ones", exc)
             return
@@ -264,7 +271,8 @@ class Alerter:
         cached = self._deployments.get(key)
         if cached is None or now - cached[1] > 60_000:
             try:
-                found = self.store.latest_deployment(*key)
+                with self._store_lock:
+                    found = self.store.latest_deployment(*key)
             except SinkError as exc:
                 log.warning("alerter: cannot look up the deployment of %s: %s", key, exc)
                 found = None
@@ -293,11 +301,28 @@ class Alerter:
         if incident is None:
             return outcome
         outcome.incident_id = incident.incident_id
+        failure: list[BaseException] = []
+        notifier: threading.Thread | None = None
+        if transition.action in ("trigger", "escalate", "resolve"):
+
+            def notify() -> None:
+                try:
+                    outcome.notified = self._notify(transition)
+                except BaseException as exc:  # re-raised below, in the caller's thread
+                    failure.append(exc)
+
+            # People are told first; the rollback waits for that only a moment, so that a
+            # slow or retrying receiver never delays it past its one-second target.
+            notifier = threading.Thread(target=notify, name="tocsin-notify", daemon=True)
+            notifier.start()
+            notifier.join(self.config.notify_head_start_ms / 1000)
         if transition.action in ("trigger", "escalate"):
             command, status = self.maybe_roll_back(incident, alert)
             outcome.command, outcome.rollback_status = command, status
-        if transition.action in ("trigger", "escalate", "resolve"):
-            outcome.notified = self._notify(transition)
+        if notifier is not None:
+            notifier.join()
+        if failure:
+            raise failure[0]
         self._persist(incident)
         return outcome
 
@@ -552,7 +577,10 @@ class Alerter:
         if incident.deployment:
             matchers["deployment"] = incident.deployment
         now = self.clock()
-        sid = self.store.add_silence(matchers, now, now + duration_ms, f"from Slack by {by}", by)
+        with self._store_lock:
+            sid = self.store.add_silence(
+                matchers, now, now + duration_ms, f"from Slack by {by}", by
+            )
         self.refresh_silences(force=True)
         return sid
 
@@ -755,7 +783,7 @@ def build_alerter(
     r = settings.rollback
     _, routes_cfg = a.routing()
     key = r.signing_key_bytes(settings.home_abs)
-    if key is None and settings.embedded_broker:
+    if key is None and settings.embedded_clickhouse:  # the local embedded stack
         key = ensure_local_signing_key(r.local_key_path(settings.home_abs))
     config = AlerterConfig(
         routes=[Route(x.match, x.receivers, x.continue_matching) for x in routes_cfg],

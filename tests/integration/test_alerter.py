@@ -251,3 +251,26 @@ def test_alert_without_deployment_gets_the_canary_that_served_the_track(
     assert out.rollback_status == "issued"
     assert published[0][1]["deployment"] == "chat-api-v42"
     assert alerter.verdict("chat-api-v42")[0] == 503
+
+
+def test_people_hear_first_but_a_slow_receiver_never_delays_the_rollback(
+    migrated_store: Any, tmp_path: Path
+) -> None:
+    import time
+
+    with FakeReceivers() as quick:
+        alerter, _ = make(quick, ControlStore(migrated_store), tmp_path)
+        seen_at_publish: list[int] = []
+        alerter.publish = lambda key, cmd: seen_at_publish.append(
+            len(quick.accepted("slack")) + len(quick.accepted("pagerduty"))
+        )
+        alerter.handle(alert())
+        assert seen_at_publish == [2]  # both receivers had it before the command went out
+    with FakeReceivers(fail_first={"pagerduty": (429,)}, retry_after_s=2) as slow:
+        alerter, _ = make(slow, ControlStore(migrated_store), tmp_path / "b")
+        started = time.monotonic()
+        published_after: list[float] = []
+        alerter.publish = lambda key, cmd: published_after.append(time.monotonic() - started)
+        alerter.handle(alert(alert_id="x2", incident_id="inc-x2", deployment="other-canary"))
+        assert time.monotonic() - started >= 2.0  # the handler waited for PagerDuty's retry
+        assert published_after[0] < 1.8  # the rollback did not
