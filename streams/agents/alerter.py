@@ -303,7 +303,7 @@ class Alerter:
         outcome.incident_id = incident.incident_id
         failure: list[BaseException] = []
         notifier: threading.Thread | None = None
-        if transition.action in ("trigger", "escalate", "resolve"):
+        if transition.action in ("trigger", "escalate", "deescalate", "resolve"):
 
             def notify() -> None:
                 try:
@@ -347,16 +347,26 @@ class Alerter:
     def _notify(self, t: Transition) -> list[tuple[str, str, str]]:
         incident = t.incident
         assert incident is not None and t.alert is not None
-        if t.action == "resolve":
+        if t.action in ("resolve", "deescalate"):
             names = [
                 name
                 for name in self.receivers
                 if (incident.incident_id, name, "trigger") in self.delivered
+                and (incident.incident_id, name, "resolve") not in self.delivered
             ]
+            if t.action == "deescalate":
+                # only those that would not be told at the lower severity (PagerDuty when
+                # the page windows are over and a ticket window still burns)
+                still = set(self._receivers_for(incident, t.alert))
+                names = [n for n in names if n not in still]
             action = "resolve"
         else:
             names = self._receivers_for(incident, t.alert)
             action = "trigger"
+            for name in names:  # told it was over at a lower severity: a new trigger is due
+                if (incident.incident_id, name, "resolve") in self.delivered:
+                    self.delivered.discard((incident.incident_id, name, "resolve"))
+                    self.delivered.discard((incident.incident_id, name, "trigger"))
         notification = Notification(
             action,  # type: ignore[arg-type]
             incident.incident_id,
@@ -501,6 +511,15 @@ class Alerter:
             "signature": None,
             "labels": {"rule": str(incident.rule), "kind": str(incident.kind)},
         }
+        if command["target_deployment"] is None and self.store is not None:
+            # where the canary's traffic goes back to: the service's stable deployment
+            try:
+                with self._store_lock:
+                    command["target_deployment"] = self.store.latest_deployment(
+                        command["service"], "stable"
+                    )
+            except SinkError as exc:
+                log.warning("alerter: cannot look up the stable deployment: %s", exc)
         last = self.last_rollback_ms.get(deployment)
         if not policy.enabled:
             status = "disabled"

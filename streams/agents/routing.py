@@ -44,7 +44,9 @@ SEVERITY_RANK = {"info": 0, "ticket": 1, "page": 2}
 #: Label names built from the alert's own fields (they win over same-named labels).
 FIELD_LABELS = ("kind", "rule", "severity", "state", "service", "deployment", "track", "window")
 
-TransitionAction = Literal["trigger", "escalate", "resolve", "update", "duplicate", "ignored"]
+TransitionAction = Literal[
+    "trigger", "escalate", "deescalate", "resolve", "update", "duplicate", "ignored"
+]
 
 
 def alert_labels(alert: Mapping[str, Any]) -> dict[str, str]:
@@ -300,6 +302,10 @@ class IncidentBook:
         incident.members.pop(member, None)
         if incident.members:
             incident.recompute_severity()
+            if SEVERITY_RANK.get(incident.severity, 0) < SEVERITY_RANK.get(previous, 0):
+                # e.g. the page windows are over, a ticket window still burns: receivers
+                # that only take pages (PagerDuty) get their resolve now
+                return Transition("deescalate", incident, previous, alert)
             return Transition("update", incident, previous, alert)
         incident.state = "resolved"
         incident.resolved_ms = ts

@@ -274,3 +274,21 @@ def test_people_hear_first_but_a_slow_receiver_never_delays_the_rollback(
         alerter.handle(alert(alert_id="x2", incident_id="inc-x2", deployment="other-canary"))
         assert time.monotonic() - started >= 2.0  # the handler waited for PagerDuty's retry
         assert published_after[0] < 1.8  # the rollback did not
+
+
+def test_pagerduty_resolves_when_the_pages_end_while_a_ticket_window_still_burns(
+    fake: FakeReceivers, migrated_store: Any, tmp_path: Path
+) -> None:
+    alerter, _ = make(fake, ControlStore(migrated_store), tmp_path)
+    alerter.handle(alert(alert_id="p-f", incident_id="w-page"))
+    alerter.handle(alert(alert_id="t-f", incident_id="w-ticket", severity="ticket", window="3d/6h"))
+    out = alerter.handle(alert(alert_id="p-r", incident_id="w-page", state="resolved"))
+    assert out.transition == "deescalate"
+    assert out.notified == [("pagerduty", "resolve", "delivered")]
+    assert alerter.verdict("chat-api-canary")[0] == 200  # no page firing any more
+    out = alerter.handle(alert(alert_id="t-r", incident_id="w-ticket", severity="ticket",
+                               window="3d/6h", state="resolved"))  # fmt: skip
+    assert out.transition == "resolve"
+    assert out.notified == [("slack", "resolve", "delivered")]
+    pd = [r.body["event_action"] for r in fake.accepted("pagerduty")]
+    assert pd == ["trigger", "resolve"]

@@ -264,7 +264,7 @@ def register(app: typer.Typer) -> None:
             None, "--report", help="Write a JSON report (timeline, summary, queries) here."
         ),
         time_scale: float = typer.Option(
-            20.0,
+            60.0,
             "--time-scale",
             min=1.0,
             help="Event time runs this many times faster than wall time until it reaches the "

@@ -217,7 +217,7 @@ def run_demo(
     incident_after_s: float | None = 30.0,
     refresh: float = 2.0,
     console: Console | None = None,
-    time_scale: float = 20.0,
+    time_scale: float = 60.0,
     headless: bool = False,
     report: Path | None = None,
 ) -> dict[str, Any]:

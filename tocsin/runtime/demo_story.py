@@ -118,7 +118,8 @@ class StoryWatcher(threading.Thread):
         self.latest: dict[
             tuple[str, str, str], dict[str, Any]
         ] = {}  # (deployment, rule, window) -> alert
-        self.paging: set[str] = set()  # open page incidents of the service's canary
+        self.paging: dict[str, set[str]] = {}  # rule -> open page alerts of the canary
+        self.first_rule: str | None = None
         self.command: dict[str, Any] | None = None
         self.error: BaseException | None = None
         self._lock = threading.Lock()
@@ -144,11 +145,36 @@ class StoryWatcher(threading.Thread):
         return all(e in self.events() for e in STORY)
 
     def on_receiver(self, r: Received) -> None:
-        """Local receivers' callback: the first delivery about a page incident."""
-        if r.status >= 300 or not self.paging:
+        """Local receivers' callback: the first delivery of a page about the service's canary.
+
+        The receivers may hear of the page before this watcher reads it from the alerts
+        topic (the alerter tells people first), so a page delivery also marks the page.
+        """
+        if r.status >= 300 or not isinstance(r.body, dict):
             return
-        text = json.dumps(r.body)
-        if any(i in text for i in self.paging):
+        body = r.body
+        if r.service == "pagerduty":
+            payload = body.get("payload") or {}
+            is_page = (
+                body.get("event_action") == "trigger"
+                and payload.get("severity") == "critical"
+                and payload.get("component") == self.service
+                and payload.get("group") == "canary"
+            )
+            rule = str(payload.get("class", "")).partition(":")[2]
+        elif r.service == "slack":
+            text = str(body.get("text") or "")
+            is_page = (
+                text.startswith("[PAGE]")
+                and " firing: " in text
+                and f": {self.service} / " in text
+                and text.endswith("(canary)")
+            )
+            rule = text[len("[PAGE] ") :].split(" firing: ")[0]
+        else:
+            return
+        if is_page:
+            self.mark("page_fired", rule=rule, seen_by=r.service)
             self.mark("notified", receiver=r.service)
 
     def notified_elsewhere(self, receiver: str) -> None:
@@ -167,19 +193,24 @@ class StoryWatcher(threading.Thread):
             return
         if a.get("severity") != "page":
             return
+        incident, rule = str(a.get("incident_id")), str(a.get("rule"))
         if a.get("state") == "firing":
-            self.paging.add(str(a.get("incident_id")))
+            self.paging.setdefault(rule, set()).add(incident)
+            if self.first_rule is None:
+                self.first_rule = rule
             self.mark(
                 "page_fired",
-                rule=a.get("rule"),
+                rule=rule,
                 window=a.get("window"),
                 value=a.get("value"),
                 deployment=a.get("deployment"),
             )
         elif a.get("state") == "resolved":
-            self.paging.discard(str(a.get("incident_id")))
-            if not self.paging and "page_fired" in self.events():
-                self.mark("resolved", rule=a.get("rule"), deployment=a.get("deployment"))
+            self.paging.get(rule, set()).discard(incident)
+            if rule == self.first_rule and not self.paging[rule]:
+                # every page window of the rule that paged first is over: the incident (one
+                # per rule and deployment) resolves, and PagerDuty gets its resolve
+                self.mark("resolved", rule=rule, deployment=a.get("deployment"))
 
     def run(self) -> None:
         from confluent_kafka import Consumer
