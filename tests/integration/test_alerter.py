@@ -292,3 +292,36 @@ def test_pagerduty_resolves_when_the_pages_end_while_a_ticket_window_still_burns
     assert out.notified == [("slack", "resolve", "delivered")]
     pd = [r.body["event_action"] for r in fake.accepted("pagerduty")]
     assert pd == ["trigger", "resolve"]
+
+
+def test_unacknowledged_incidents_repeat_and_carry_the_grafana_link(
+    fake: FakeReceivers, migrated_store: Any, tmp_path: Path
+) -> None:
+    now = [1_767_225_600_000]
+    settings = Settings(
+        home=tmp_path / "home",
+        alerting={"slack_webhook_url": fake.slack_url, "repeat_interval_s": 3600,
+                  "grafana_url": "https://grafana.example.com/d/tocsin"},
+        rollback={"enabled": False},
+    )  # fmt: skip
+    alerter = build_alerter(settings, ControlStore(migrated_store), None)
+    alerter.clock = lambda: now[0]
+    alerter.handle(alert())
+    assert alerter.due_repeats() == []
+    now[0] += 3_600_000
+    assert alerter.due_repeats() == [("slack", "repeat", "delivered")]
+    assert alerter.due_repeats() == []  # not again before another interval
+    alerter.acknowledge("inc-canary", "bob")
+    now[0] += 3_600_000
+    assert alerter.due_repeats() == []  # acknowledged: no more reminders
+    texts = [r.body["text"] for r in fake.accepted("slack")]
+    assert [t.split("]")[1].split(":")[0].strip() for t in texts] == [
+        "chat-api-availability firing",
+        "chat-api-availability still firing",
+        "chat-api-availability acknowledged",
+    ]
+    context = fake.accepted("slack")[0].body["blocks"]
+    links = [e["text"] for b in context if b["type"] == "context" for e in b["elements"]]
+    assert any(
+        "https://grafana.example.com/d/tocsin?var-deployment=chat-api-canary" in t for t in links
+    )
