@@ -61,7 +61,9 @@ def migrations_copy(tmp_path: Path) -> Path:
 def test_repository_migrations_are_numbered_from_one() -> None:
     names = [m.name for m in discover()]
     assert names[:3] == ["0001_events", "0002_dead_letters", "0003_response_pii"]
-    assert [m.version for m in discover()] == list(range(1, len(names) + 1))
+    versions = [m.version for m in discover()]
+    # areas own number ranges (alerting: 0010-0019), so there may be gaps; never repeats
+    assert versions[0] == 1 and versions == sorted(set(versions))
 
 
 def test_single_node_rendering_has_no_placeholders_or_cluster() -> None:

@@ -4,7 +4,8 @@
 -- outcome: delivered | retrying | failed | rejected (a 4xx: configuration error, not retried)
 --          | silenced | inhibited | skipped (already delivered before a restart).
 -- An (incident_id, receiver, action) with a `delivered` row is never sent again, which is how
--- a restarted alerter neither pages twice nor forgets what it still owes.
+-- a restarted alerter neither pages twice nor forgets what it still owes. (Replacing: two
+-- identical attempt rows, as a retried insert writes, collapse.)
 CREATE TABLE IF NOT EXISTS {database}.notifications {on_cluster}
 (
     ts            DateTime64(3, 'UTC'),
@@ -23,5 +24,5 @@ CREATE TABLE IF NOT EXISTS {database}.notifications {on_cluster}
     rule          LowCardinality(String),
     severity      LowCardinality(String)
 )
-ENGINE = {engine_prefix}MergeTree
+ENGINE = {engine_prefix}ReplacingMergeTree
 ORDER BY (incident_id, receiver, action, ts, attempt);
