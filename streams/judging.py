@@ -122,6 +122,18 @@ class PartitionMonitors:
         self.open: dict[str, int] = {}
         #: Wall time of the last event (not checkpointed: a restart counts as activity).
         self.last_event_wall = time.monotonic()
+        #: Drift keys ("service|deployment|track") by the int id the detectors know them by.
+        self.drift_keys: list[str] = []
+        self._drift_ids: dict[str, int] = {}
+
+    def drift_ids(self, names: Sequence[str]) -> np.ndarray:
+        """Stable int ids of drift keys (int keys keep the detectors' lookups in numpy)."""
+        ids = self._drift_ids
+        for name in names:
+            if name not in ids:
+                ids[name] = len(self.drift_keys)
+                self.drift_keys.append(name)
+        return np.fromiter(map(ids.__getitem__, names), dtype=np.int64, count=len(names))
 
     # ------------------------------------------------------------------ state
     def to_bytes(self) -> bytes:
@@ -137,6 +149,7 @@ class PartitionMonitors:
             {
                 "watermark": self.watermark,
                 "open": self.open,
+                "drift_keys": self.drift_keys,
                 "sizes": {k: len(v) for k, v in blobs.items()},
             },
             separators=(",", ":"),
@@ -166,6 +179,7 @@ class PartitionMonitors:
         out = cls(cfg)
         out.watermark = head["watermark"]
         out.open = {str(k): int(v) for k, v in head["open"].items()}
+        out.drift_ids([str(k) for k in head.get("drift_keys", [])])
         if out.slo is not None and "slo" in blobs:
             try:
                 out.slo = SloEvaluator.from_bytes(
@@ -207,6 +221,7 @@ class JudgingStage:
         self.dirty: set[int] = set()
         self.alerts_emitted: dict[tuple[str, str], int] = {}
         self._specs: dict[str, SloSpec] = {s.name: s for s in self.cfg.slos.all}
+        self._combo_names: list[str] = []
 
     # ------------------------------------------------------------------ partitions
     @property
@@ -257,6 +272,8 @@ class JudgingStage:
         n = len(ts)
         parts = getattr(batch, "kafka_partitions", None)
         arrays = _numpy_columns(cols, n)
+        codes, self._combo_names = _combos(arrays["service"], arrays["deployment"], arrays["track"])
+        arrays["combo"] = codes
         if parts is None:
             groups: list[tuple[int, np.ndarray | None]] = [(0, None)]
         else:
@@ -375,7 +392,7 @@ class JudgingStage:
                 labels=labels,
                 annotations={
                     "burn_rates": json.dumps(burn),
-                    "evidence": json.dumps(evidence),
+                    "evidence": _json(evidence),
                     "sql": sql,
                     "since": str(start),
                 },
@@ -397,14 +414,14 @@ class JudgingStage:
                 window=t.window,
                 window_start=window_start,
                 window_end=end_ms,
-                evidence=json.dumps(evidence),
+                evidence=_json(evidence),
             )
             self._collect(record, detection)
 
     # ------------------------------------------------------------------ drift
     def _drift(self, mon: PartitionMonitors, c: dict[str, np.ndarray]) -> None:
         assert mon.drift is not None
-        keys = c["drift_key"]
+        keys = mon.drift_ids(self._combo_names)[c["combo"]]
         ts_s = c["ts"] / 1000.0
         for signal in DRIFT_SIGNALS:
             values = c[signal]
@@ -421,10 +438,9 @@ class JudgingStage:
                     keys[ok], signal, values[ok], ts_s[ok], kind="numeric"
                 )
             for v in verdicts:
-                self._emit_drift(v)
+                self._emit_drift(v, mon.drift_keys[int(v.key)])
 
-    def _emit_drift(self, v: DriftVerdict) -> None:
-        key = str(v.key.item() if hasattr(v.key, "item") else v.key)
+    def _emit_drift(self, v: DriftVerdict, key: str) -> None:
         service, deployment, track = ([*key.split("|"), "", "", ""])[:3]
         minute = int(v.ts // 60) if v.ts == v.ts else 0
         end_ms = (minute + 1) * _MINUTE_MS
@@ -460,7 +476,7 @@ class JudgingStage:
                 "detector": v.detector,
             },
             annotations={
-                "evidence": json.dumps(evidence, default=str),
+                "evidence": _json(evidence),
                 "sql": events_sql(service, deployment, track, start_ms, end_ms),
             },
         )
@@ -470,7 +486,7 @@ class JudgingStage:
             detector=v.detector,
             detector_version="1",
             rule=rule,
-            params=json.dumps(v.params, default=str),
+            params=_json(v.params),
             key=key,
             service=service,
             deployment=deployment,
@@ -481,7 +497,7 @@ class JudgingStage:
             window="",
             window_start=start_ms,
             window_end=end_ms,
-            evidence=json.dumps(evidence, default=str),
+            evidence=_json(evidence),
         )
         self._collect(record, detection)
 
@@ -548,7 +564,7 @@ class JudgingStage:
                     "baseline_deployment": v.baseline_deployment,
                 },
                 annotations={
-                    "evidence": json.dumps(evidence, default=str),
+                    "evidence": _json(evidence),
                     "failed_metrics": ",".join(v.failed_metrics),
                     "sql": events_sql(v.service, v.deployment, "canary", w_start, end_ms),
                     "since": str(start),
@@ -571,7 +587,7 @@ class JudgingStage:
                 window=window,
                 window_start=w_start,
                 window_end=end_ms,
-                evidence=json.dumps(evidence, default=str),
+                evidence=_json(evidence),
             )
             self._collect(record, detection)
 
@@ -579,6 +595,28 @@ class JudgingStage:
         self._out.append((record, detection))
         k = (record.kind, record.severity)
         self.alerts_emitted[k] = self.alerts_emitted.get(k, 0) + 1
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities replaced by None (strict JSON has neither)."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.generic):
+        return _finite(value.item())
+    return value
+
+
+def _json(value: Any) -> str:
+    """Strict JSON of evidence (NaN -> null; anything else unknown as text).
+
+    >>> _json({"p": float("nan"), "n": np.int64(3), "m": {"x": [1.0, float("inf")]}})
+    '{"p": null, "n": 3, "m": {"x": [1.0, null]}}'
+    """
+    return json.dumps(_finite(value), default=str, allow_nan=False)
 
 
 def _sli_where(spec: SloSpec) -> str:
@@ -625,17 +663,42 @@ def _numpy_columns(cols: dict[str, list[Any]], n: int) -> dict[str, np.ndarray]:
     }
     for name in ("latency_ms", "ttft_ms", "tokens_out", "toxicity", "sample_weight"):
         out[name] = _float_column(cols.get(name), n)
-    status = out["status"]
-    out["status_bad"] = (status == "error") | (status == "timeout")
-    out["drift_key"] = _join_keys(out["service"], out["deployment"], out["track"])
+    uniques, codes = _factorize(out["status"])
+    bad = np.array([u in ("error", "timeout") for u in uniques], dtype=bool)
+    out["status_bad"] = bad[codes]
     return out
 
 
-def _join_keys(*columns: np.ndarray) -> np.ndarray:
-    """``a|b|c`` per row, computed once per distinct combination."""
-    n = len(columns[0])
-    combo: dict[tuple[Any, ...], str] = {}
-    rows = list(zip(*columns, strict=True))
-    for r in dict.fromkeys(rows):
-        combo[r] = "|".join("" if v is None else str(v) for v in r)
-    return np.fromiter(map(combo.__getitem__, rows), dtype=object, count=n)
+def _factorize(column: np.ndarray) -> tuple[list[Any], np.ndarray]:
+    """Distinct values (first-seen order) and each row's code; no Python code per row."""
+    values = column.tolist()
+    index: dict[Any, int] = dict.fromkeys(values, 0)
+    for code, value in enumerate(index):
+        index[value] = code
+    return list(index), np.fromiter(map(index.__getitem__, values), np.int64, len(values))
+
+
+def _combos(*columns: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Each row's code of its ``a|b|c`` combination, and the combinations' names.
+
+    >>> codes, names = _combos(np.array(["s", "s", "t"], dtype=object),
+    ...                        np.array(["d1", "d2", "d1"], dtype=object))
+    >>> codes.tolist(), names
+    ([0, 1, 2], ['s|d1', 's|d2', 't|d1'])
+    """
+    combined = np.zeros(len(columns[0]), dtype=np.int64)
+    factors = []
+    for col in columns:
+        uniques, codes = _factorize(col)
+        combined = combined * len(uniques) + codes
+        factors.append(uniques)
+    combos, inverse = np.unique(combined, return_inverse=True)
+    names = []
+    for combo in combos.tolist():
+        parts = []
+        for uniques in reversed(factors):
+            combo, code = divmod(combo, len(uniques))
+            value = uniques[code]
+            parts.append("" if value is None else str(value))
+        names.append("|".join(reversed(parts)))
+    return inverse.reshape(-1).astype(np.int64), names

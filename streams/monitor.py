@@ -36,6 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from streams import crash_points
 from streams.dlq import DeadLetter, dlq_rows
 
 log = logging.getLogger("tocsin.monitor")
@@ -804,6 +805,7 @@ class BatchMonitor:
             if self.judge is not None:
                 alerts = self.judge.take()
         self._write(columns, letters, token=_batch_token(positions))
+        crash_points.reached("after_insert")  # test-only fault injection, off by default
         self._emit_alerts(alerts, t0)
         self.offsets.advance(positions)
         self.metrics.batches += 1
@@ -1037,6 +1039,7 @@ class BatchMonitor:
             }
         self.offsets.mark_committed(pending)
         self.metrics.commits += 1
+        crash_points.reached("after_commit")  # test-only fault injection, off by default
 
     def _checkpoint(self, pending: dict[tuple[str, int], int]) -> None:
         """Store each changed partition's monitor state with the offset it reflects,
@@ -1109,8 +1112,11 @@ class BatchMonitor:
         for tp in partitions:
             if tp.topic == topic and tp.partition in positions:
                 tp.offset = positions[tp.partition]
-                self._position[(topic, tp.partition)] = tp.offset
-                self._expected[(topic, tp.partition)] = tp.offset
+                key = (topic, tp.partition)
+                self._position[key] = tp.offset
+                # Never below what the committed-offset check expects: it may already have
+                # reported a range that retention deleted (and moved past it).
+                self._expected[key] = max(self._expected.get(key, -1), tp.offset)
         assert self.monitor_store is not None
         store = self.monitor_store
         stored = self._with_retry("read stored offsets", lambda: store.inserted_through(positions))

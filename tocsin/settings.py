@@ -388,6 +388,20 @@ class RollbackSettings(BaseModel):
         return keys
 
 
+class FaultSettings(BaseModel):
+    """Test-only fault injection: the worker kills itself (SIGKILL) at a point of its commit path.
+
+    ``crash_at`` names the point (``streams.crash_points.POINTS``): ``after_insert`` (a batch
+    is in ClickHouse, its offsets are not committed) or ``after_commit`` (offsets committed,
+    the next batch not yet inserted); ``crash_after`` is which time that point is reached.
+    Empty = off (the default; production never sets it). Used by the end-to-end test of
+    commit-after-write: ``TOCSIN_FAULTS__CRASH_AT=after_insert``.
+    """
+
+    crash_at: Literal["", "after_insert", "after_commit"] = ""
+    crash_after: int = Field(1, ge=1)
+
+
 class Settings(BaseSettings):
     """All of tocsin's configuration."""
 
@@ -414,6 +428,7 @@ class Settings(BaseSettings):
     drift: DriftSettings = DriftSettings()
     slo: SloSettings = SloSettings()
     canary: CanarySettings = CanarySettings()
+    faults: FaultSettings = FaultSettings()
     alerting: AlertingSettings = AlertingSettings()
     rollback: RollbackSettings = RollbackSettings()
 

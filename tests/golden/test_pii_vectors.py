@@ -2,8 +2,13 @@
 
 A finding matches an expected span when the type is the same and the spans overlap (each
 expected span matches at most one finding). Precision and recall must be >= 0.98 per type,
-lines with ``"expect": []`` (hard negatives and clean text) must produce nothing, and the
-per-type table, with exact-span accuracy, is printed (``pytest -s`` or ``-rA`` shows it).
+every matched span of the types in ``EXACT_SPAN_TYPES`` must have exactly the labelled start
+and end, lines with ``"expect": []`` (hard negatives and clean text) must produce nothing, and
+the per-type table, with exact-span accuracy, is printed (``pytest -s`` or ``-rA`` shows it).
+
+Redaction is checked character for character: the redacted text must be the original with
+each labelled span, and nothing else, replaced by the mode's token, so no fragment of a value
+(a leading ``+`` of a phone number, the last four digits of a card) survives.
 """
 
 from __future__ import annotations
@@ -17,8 +22,13 @@ from typing import Any
 import pytest
 
 from detectors.pii import ENTITY_TYPES, PiiDetector
+from detectors.pii.redact import hash_token
 
 THRESHOLD = 0.98
+# The vectors' README defines the span of every type without ambiguity (the whole phone
+# number with its leading "+" and parentheses, the address without "mailto:" or "<>", the
+# PEM block through its END line, never an IP's port or brackets), so all of them are exact.
+EXACT_SPAN_TYPES = frozenset(ENTITY_TYPES)
 
 
 def _load(vectors_dir: Path) -> list[dict[str, Any]]:
@@ -56,6 +66,11 @@ def _score(cases: list[dict[str, Any]]) -> tuple[dict[str, dict[str, float]], li
             tp[exp["type"]] += 1
             if (found[hit].start, found[hit].end) == (exp["start"], exp["end"]):
                 exact[exp["type"]] += 1
+            elif exp["type"] in EXACT_SPAN_TYPES:
+                errors.append(
+                    f"{case['id']}: {exp['type']} span {found[hit].start}:{found[hit].end}, "
+                    f"labelled {exp['start']}:{exp['end']}"
+                )
         for i, f in enumerate(found):
             if i not in used:
                 fp[f.type] += 1
@@ -90,6 +105,9 @@ def test_per_type_precision_recall_and_exact_spans(
     assert set(table) == set(ENTITY_TYPES), f"types seen: {sorted(table)}"
     failing = [t for t, r in table.items() if r["precision"] < THRESHOLD or r["recall"] < THRESHOLD]
     assert not failing, f"below {THRESHOLD}: {failing}\n{text}\n" + "\n".join(errors[:30])
+    inexact = [t for t in EXACT_SPAN_TYPES if table[t]["exact"] < 1.0]
+    spans = [e for e in errors if " span " in e]
+    assert not inexact, f"spans not exact for {sorted(inexact)}\n{text}\n" + "\n".join(spans[:30])
 
 
 def test_hard_negatives_do_not_fire(vectors_dir: Path) -> None:
@@ -104,11 +122,44 @@ def test_hard_negatives_do_not_fire(vectors_dir: Path) -> None:
     assert not fired, "\n".join(fired)
 
 
+def _expected_redaction(case: dict[str, Any], mode: str, key: bytes) -> str:
+    """The text with each labelled span replaced by the mode's token, and nothing else."""
+    text = case["text"]
+    parts, pos = [], 0
+    for exp in case["expect"]:
+        value = text[exp["start"] : exp["end"]]
+        parts.append(text[pos : exp["start"]])
+        if mode == "replace":
+            parts.append(f"<{exp['type']}>")
+        elif mode == "hash":
+            parts.append(hash_token(exp["type"], value, key))
+        pos = exp["end"]
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
 @pytest.mark.parametrize("mode", ["replace", "hash", "drop"])
-def test_redaction_leaves_no_labelled_value(vectors_dir: Path, mode: str) -> None:
+def test_redaction_leaves_no_labelled_value_or_fragment(vectors_dir: Path, mode: str) -> None:
     det = PiiDetector(mode=mode, hmac_key="golden")
+    wrong: list[str] = []
     for case in _load(vectors_dir):
         redacted = det.redact(case["text"]).text
         for exp in case["expect"]:
             value = case["text"][exp["start"] : exp["end"]]
             assert value not in redacted, f"{case['id']}: {exp['type']} survives {mode}"
+        expected = _expected_redaction(case, mode, b"golden")
+        if redacted != expected:  # e.g. "+<PHONE_NUMBER>" or "<CREDIT_CARD>1111"
+            same = zip(redacted, expected, strict=False)
+            first = next((i for i, (a, b) in enumerate(same) if a != b), len(expected))
+            at = max(0, first - 20)
+            wrong.append(
+                f"{case['id']}: got {redacted[at : at + 60]!r}, expected {expected[at : at + 60]!r}"
+            )
+    assert not wrong, f"{len(wrong)} texts not redacted exactly ({mode}):\n" + "\n".join(wrong[:20])
+
+
+def test_a_phone_number_is_redacted_with_its_leading_plus() -> None:
+    case = {"text": "call +44 20 7946 0958 now", "expect": [
+        {"type": "PHONE_NUMBER", "start": 5, "end": 21}]}  # fmt: skip
+    assert _expected_redaction(case, "replace", b"") == "call <PHONE_NUMBER> now"
+    assert PiiDetector().redact(case["text"]).text == "call <PHONE_NUMBER> now"

@@ -261,20 +261,32 @@ def test_demo_runs_traffic_and_stops_everything(tmp_path: Path) -> None:
     # end to end: the worker wrote the traffic into ClickHouse (read back from chdb directly)
     r = run_cli(home, "sql", "SELECT count() AS n FROM events_dedup", "-f", "json")
     assert json.loads(r.stdout)[0]["n"] > 0  # (sent is the last frame: traffic ran on)
-    # ... through the default pipeline: every answer scored, no raw PII stored
+    # ... through the default pipeline: every answer scored, no raw PII stored in prompts,
+    # responses or dead letters
+    email = "'[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[a-z]{2,}'"
     r = run_cli(
         home,
         "sql",
         "SELECT countIf(status = 'ok' AND response != '' AND toxicity IS NULL) AS unscored, "
         "countIf(toxicity IS NOT NULL) AS scored, "
-        "countIf(match(prompt, '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[a-z]{2,}')) AS raw_emails, "
+        f"countIf(match(prompt, {email})) AS raw_emails, "
+        f"countIf(match(response, {email})) AS raw_response_emails, "
         "countIf(has(pii_types, 'EMAIL_ADDRESS')) AS emails FROM events_dedup",
         "-f",
         "json",
     )
     row = json.loads(r.stdout)[0]
     assert row["unscored"] == 0 and row["scored"] > 0, row
-    assert row["raw_emails"] == 0 and row["emails"] > 0, row
+    assert row["raw_emails"] == 0 and row["raw_response_emails"] == 0 and row["emails"] > 0, row
+    r = run_cli(
+        home,
+        "sql",
+        f"SELECT countIf(match(value, {email}) OR match(detail, {email})) AS raw_emails "
+        "FROM dead_letters",
+        "-f",
+        "json",
+    )
+    assert json.loads(r.stdout)[0]["raw_emails"] == 0
 
 
 def test_external_broker_is_used_not_started(tmp_path: Path, kafka_broker: EmbeddedBroker) -> None:

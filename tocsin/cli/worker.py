@@ -39,12 +39,14 @@ def register(app: typer.Typer) -> None:
 
         Example: tocsin worker --id worker-0 --bootstrap 127.0.0.1:9092
         """
+        from streams import crash_points
         from streams.app import run_worker
         from tocsin.runtime.bootstrap import resolve_bootstrap
         from tocsin.settings import load_settings
 
         try:
             settings = load_settings()
+            crash_points.arm(settings.faults.crash_at, settings.faults.crash_after)  # tests only
             servers = resolve_bootstrap(bootstrap, settings)
             code = run_worker(settings, worker_id, servers, web_port=web_port or None)
         except (RuntimeError, ValueError) as exc:
