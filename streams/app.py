@@ -545,6 +545,9 @@ def build_app(
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     web_app.add_routes([web.get("/tocsin/status", status), web.get("/metrics", metrics)])
+    from streams.agents.alerter import register_alerting  # issue 10: alerts, acks, verdict
+
+    register_alerting(app, settings, bootstrap, web_app, worker_id)
     return app
 
 

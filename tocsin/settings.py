@@ -217,6 +217,177 @@ class CanarySettings(BaseModel):
     latency_ratio: float = Field(1.25, ge=1, description="p50 or p95 ratio to fail on latency")
 
 
+class ReceiverSettings(BaseModel):
+    """One named receiver of alert notifications (see ``infra/config/routing.yaml``).
+
+    Secrets (webhook URLs, routing keys) are never written in the YAML itself: name an
+    environment variable (``*_env``) or a file (``*_file``) that holds them.
+    """
+
+    type: Literal["slack", "pagerduty", "webhook"]
+    url: str | None = None  # PagerDuty endpoint, or a webhook URL that is not a secret
+    url_env: str | None = None  # environment variable holding the (secret) URL
+    url_file: Path | None = None
+    routing_key_env: str | None = None  # PagerDuty
+    routing_key_file: Path | None = None
+    headers: dict[str, str] = Field(default_factory=dict)  # generic webhook
+
+    def resolve_url(self) -> str | None:
+        """The receiver's URL: ``url_env``'s value, ``url_file``'s content, else ``url``."""
+        return _secret_value(self.url_env, self.url_file) or self.url
+
+    def resolve_routing_key(self) -> str | None:
+        """PagerDuty routing key from ``routing_key_env`` or ``routing_key_file``."""
+        return _secret_value(self.routing_key_env, self.routing_key_file)
+
+
+class RouteSettings(BaseModel):
+    """One routing rule: which alerts go to which receivers (first match wins unless
+    ``continue_matching``)."""
+
+    match: dict[str, str] = Field(
+        default_factory=dict,
+        description="kind, severity, service, deployment, rule, state or any label -> value",
+    )
+    receivers: list[str] = Field(default_factory=list)
+    continue_matching: bool = False
+
+
+class AlertingSettings(BaseModel):
+    """Alert routing and notification (streams.agents.alerter, sinks.slack/pagerduty/webhook).
+
+    The quick start needs no YAML: ``TOCSIN_ALERTING__SLACK_WEBHOOK_URL`` sends every alert to
+    Slack, ``TOCSIN_ALERTING__PAGERDUTY_ROUTING_KEY`` every page to PagerDuty.
+    """
+
+    enabled: bool = True
+    slack_webhook_url: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None  # the interactivity endpoint's secret
+    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    webhook_url: SecretStr | None = None  # generic JSON webhook for every alert
+    routing_file: Path | None = None  # YAML with receivers/routes (infra/config/routing.yaml)
+    receivers: dict[str, ReceiverSettings] = Field(default_factory=dict)
+    routes: list[RouteSettings] = Field(default_factory=list)
+    group_by: list[str] = Field(default_factory=lambda: ["rule", "deployment"])
+    repeat_interval_s: float = Field(4 * 3600.0, ge=0, description="0 = never repeat")
+    grafana_url: str | None = None  # links in messages when set
+    delivery_timeout_s: float = Field(10.0, gt=0)
+    delivery_max_elapsed_s: float = Field(120.0, gt=0, description="retry budget per message")
+    delivery_base_delay_s: float = Field(0.5, gt=0)
+    delivery_max_delay_s: float = Field(30.0, gt=0)
+    silence_refresh_s: float = Field(5.0, gt=0, description="silences re-read this often")
+    history_days: int = Field(7, ge=1, description="incident history loaded at start")
+
+    def routing(self) -> tuple[dict[str, ReceiverSettings], list[RouteSettings]]:
+        """Receivers and routes: ``routing_file``, then inline ones, then the quick start.
+
+        The quick start adds receiver ``slack`` (every alert) when ``slack_webhook_url`` is
+        set, ``pagerduty`` (every page) when ``pagerduty_routing_key`` is set and ``webhook``
+        (every alert) when ``webhook_url`` is set, unless receivers of those names exist.
+
+        >>> a = AlertingSettings(pagerduty_routing_key="x" * 32)
+        >>> receivers, routes = a.routing()
+        >>> sorted(receivers), [(r.match, r.receivers) for r in routes]
+        (['pagerduty'], [({'severity': 'page'}, ['pagerduty'])])
+        """
+        receivers: dict[str, ReceiverSettings] = {}
+        routes: list[RouteSettings] = []
+        if self.routing_file is not None:
+            data = yaml.safe_load(Path(self.routing_file).read_text()) or {}
+            if not isinstance(data, dict):
+                raise ValueError(f"{self.routing_file}: expected a mapping with receivers/routes")
+            for name, spec in (data.get("receivers") or {}).items():
+                receivers[str(name)] = ReceiverSettings.model_validate(spec)
+            routes += [RouteSettings.model_validate(r) for r in data.get("routes") or []]
+            if data.get("group_by"):
+                self.group_by = [str(x) for x in data["group_by"]]
+        receivers.update(self.receivers)
+        routes += list(self.routes)
+        quick: list[RouteSettings] = []
+        if self.pagerduty_routing_key is not None and "pagerduty" not in receivers:
+            receivers["pagerduty"] = ReceiverSettings(type="pagerduty", url=self.pagerduty_url)
+            quick.append(
+                RouteSettings(
+                    match={"severity": "page"}, receivers=["pagerduty"], continue_matching=True
+                )
+            )
+        for name, secret in (("slack", self.slack_webhook_url), ("webhook", self.webhook_url)):
+            if secret is not None and name not in receivers:
+                receivers[name] = ReceiverSettings(type=name)  # type: ignore[arg-type]
+                quick.append(RouteSettings(receivers=[name], continue_matching=True))
+        # the quick-start routes come first and continue, so YAML routes still apply
+        return receivers, quick + routes
+
+    def secret_for(self, name: str, receiver: ReceiverSettings) -> str | None:
+        """The URL (Slack, webhook) or routing key (PagerDuty) of a receiver."""
+        if receiver.type == "pagerduty":
+            key = receiver.resolve_routing_key()
+            if key is None and name == "pagerduty" and self.pagerduty_routing_key is not None:
+                key = self.pagerduty_routing_key.get_secret_value()
+            return key
+        url = receiver.resolve_url()
+        if url is None and name == "slack" and self.slack_webhook_url is not None:
+            url = self.slack_webhook_url.get_secret_value()
+        if url is None and name == "webhook" and self.webhook_url is not None:
+            url = self.webhook_url.get_secret_value()
+        return url
+
+
+class RollbackSettings(BaseModel):
+    """Rollback policy, command signing and the deployment agent."""
+
+    enabled: bool = True  # the global kill switch
+    dry_run: bool = False  # record what would be done, publish nothing
+    on_tracks: list[str] = Field(default_factory=lambda: ["canary"])
+    on_kinds: list[str] = Field(default_factory=lambda: ["slo", "canary"])
+    deployments: list[str] = Field(
+        default_factory=list, description="extra deployments always eligible (e.g. a stable one)"
+    )
+    cooldown_s: float = Field(900.0, ge=0, description="per deployment")
+    command_ttl_s: float = Field(900.0, gt=0, description="expires_at = issue time + this")
+    signing_key: SecretStr | None = None
+    signing_key_file: Path | None = None
+    key_id: str = "k1"
+    verify_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="key_id -> key accepted by agents (rotation)"
+    )
+    agent_timeout_s: float = Field(60.0, gt=0, description="hook timeout")
+    agent_state_dir: Path | None = None  # None = $TOCSIN_HOME/agents
+    kubernetes_url: str | None = None  # API server for --kubernetes (tests: a fake one)
+    kubernetes_token_file: Path | None = None
+
+    def local_key_path(self, home: Path) -> Path:
+        """Where the embedded stack keeps a generated signing key when none is configured."""
+        return home / "secrets" / "rollback-signing.key"
+
+    def signing_key_bytes(self, home: Path | None = None) -> bytes | None:
+        """The key commands are signed with: ``signing_key``, ``signing_key_file``, else the
+        embedded stack's generated key file under ``home`` when it exists."""
+        if self.signing_key is not None:
+            return self.signing_key.get_secret_value().encode()
+        if self.signing_key_file is not None:
+            return Path(self.signing_key_file).read_text().strip().encode()
+        if home is not None:
+            local = self.local_key_path(home)
+            if local.is_file():
+                return local.read_text().strip().encode()
+        return None
+
+    def keyring(self, home: Path | None = None) -> dict[str, bytes]:
+        """key_id -> key that agents accept: ``verify_keys`` plus the signing key.
+
+        >>> RollbackSettings(signing_key="s" * 32, key_id="k2",
+        ...                  verify_keys={"k1": "o" * 32}).keyring().keys()
+        dict_keys(['k1', 'k2'])
+        """
+        keys = {k: v.get_secret_value().encode() for k, v in self.verify_keys.items()}
+        own = self.signing_key_bytes(home)
+        if own is not None:
+            keys[self.key_id] = own
+        return keys
+
+
 class FaultSettings(BaseModel):
     """Test-only fault injection: the worker kills itself (SIGKILL) at a point of its commit path.
 
@@ -282,6 +453,8 @@ class Settings(BaseSettings):
     canary: CanarySettings = CanarySettings()
     faults: FaultSettings = FaultSettings()
     otlp: OtlpSettings = OtlpSettings()
+    alerting: AlertingSettings = AlertingSettings()
+    rollback: RollbackSettings = RollbackSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -336,6 +509,17 @@ class _YamlSource(PydanticBaseSettingsSource):
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping at the top level")
         return data
+
+
+def _secret_value(env_name: str | None, file: Path | None) -> str | None:
+    """A secret from the environment variable ``env_name`` or the file ``file``."""
+    if env_name:
+        value = os.environ.get(env_name)
+        if value:
+            return value.strip()
+    if file is not None:
+        return Path(file).read_text().strip() or None
+    return None
 
 
 def load_settings(**overrides: Any) -> Settings:

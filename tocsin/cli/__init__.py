@@ -34,6 +34,8 @@ _AREAS = (
 
 for _name in _AREAS:
     importlib.import_module(f"tocsin.cli.{_name}").register(app)
+for _name in ("silence", "agent"):  # issue 10: alert silences, the deployment agent
+    importlib.import_module(f"tocsin.cli.{_name}").register(app)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -266,6 +267,19 @@ def register(app: typer.Typer) -> None:
             help="Seconds until chat-api's canary goes bad (errors, latency, toxic answers); "
             "-1 = never.",
         ),
+        headless: bool = typer.Option(
+            False, "--headless", help="No live view: print the story as it happens."
+        ),
+        report: Path | None = typer.Option(
+            None, "--report", help="Write a JSON report (timeline, summary, queries) here."
+        ),
+        time_scale: float = typer.Option(
+            60.0,
+            "--time-scale",
+            min=1.0,
+            help="Event time runs this many times faster than wall time until it reaches the "
+            "present (the story takes minutes, not an hour); 1 = real time.",
+        ),
     ) -> None:
         """Bring the stack up, send synthetic LLM traffic and watch it land in ClickHouse.
 
@@ -275,7 +289,12 @@ def register(app: typer.Typer) -> None:
         a bad canary looks like.
         This is what `make run` runs.
 
+        Then tocsin pages, notifies (a local receiver prints what Slack and PagerDuty would
+        get, unless the environment configures them), issues a signed rollback, the demo's
+        agent shifts chat-api's canary traffic back to stable and the alert resolves.
+
         Example: tocsin demo --rate 2000 --duration 60
+        Example: tocsin demo --headless --duration 180 --report report.json
         """
         from tocsin.runtime.demo import run_demo
 
@@ -287,6 +306,9 @@ def register(app: typer.Typer) -> None:
                 duration=duration,
                 refresh=refresh,
                 incident_after_s=None if incident_after < 0 else incident_after,
+                headless=headless,
+                report=report,
+                time_scale=time_scale,
             )
         except KeyboardInterrupt:
             pass
