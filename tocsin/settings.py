@@ -92,6 +92,7 @@ class PiiSettings(BaseModel):
     ner_providers: list[str] | None = None  # None = CUDA when available, else CPU
     ner_batch_size: int = Field(256, ge=1, description="rows per NER ONNX run, length-bucketed")
     ner_threads: int = Field(1, ge=1, description="threads of the NER ONNX session")
+    ner_max_chars: int = Field(100_000, ge=1, description="prefix of a text read by the NER")
 
 
 class ToxicitySettings(BaseModel):

@@ -14,6 +14,17 @@ BIO labels):
     ``token_type_ids`` when the model has them), sub-word labels mapped to
     PERSON/LOCATION from the checkpoint's ``id2label``.
 
+Decoding: B starts a span and I of the same type continues it; spans separated by one
+space are joined (a name whose particle was tagged apart), as are address parts separated
+by a comma; spans are trimmed to letters and digits; a span needs a word of two letters; in
+a text that is not all lower-case, a span of lower-case words that no lexicon knows is
+dropped; a LOCATION needs a word of three or more letters (numbers are not places) and is
+dropped when it is only a country, region or nationality (the bundle's ``regions`` list) or
+when its words are lower-case and none is a known place or street word; a LOCATION that
+starts just after a street word ("Rue", "Street") and a house number is widened over them; a
+LOCATION made only of words from the first-name and surname lexicons, with no place or
+street word, is reported as a PERSON.
+
 Sessions come from :mod:`detectors.toxicity.session` (CUDA first with IO binding, CPU
 fallback, explicit thread counts), batches are length-bucketed and padded with
 :mod:`detectors.toxicity.batching`, exactly as for toxicity.
@@ -28,16 +39,25 @@ Examples
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from detectors.pii.findings import Finding
-from detectors.pii.ner_features import TOKEN_RE, Featurizer
+from detectors.pii.ner_features import (
+    LEX_FIRST,
+    LEX_LAST,
+    LEX_PLACE,
+    LEX_STREET,
+    TOKEN_RE,
+    Featurizer,
+)
 from detectors.toxicity.batching import length_buckets
 from detectors.toxicity.bundle import BundleError, file_sha256
 from detectors.toxicity.session import OnnxModel, create_session, resolve_providers
@@ -60,6 +80,8 @@ _LABELS = "labels.json"
 _KINDS = ("word-cnn", "hf-token-classification")
 
 # Label names of common NER checkpoints (CoNLL, OntoNotes, WikiNER, few-NERD, ...) → ours.
+_WORD3 = re.compile(r"[^\W\d_]{3,}")
+_LETTERS = re.compile(r"[^\W\d_]+")
 _PERSON_NAMES = {"PER", "PERSON", "PERS", "PEOPLE", "NAME", "B-PER"}
 _LOCATION_NAMES = {"LOC", "LOCATION", "ADDRESS", "STREET", "CITY", "FAC", "GPE_CITY"}
 
@@ -265,6 +287,18 @@ def _join_adjacent(text: str, found: list[Finding]) -> list[Finding]:
     return out
 
 
+_BEFORE = re.compile(r"(\d+[a-zA-Z]?,?\s+)?([^\W\d_]+\.?\s+)$")
+
+
+def _address_start(text: str, start: int, feat: Featurizer) -> int:
+    """Move a LOCATION's start left over a street word and a house number the tagger left
+    out ("14 Rue | des Lilas" → "14 Rue des Lilas")."""
+    m = _BEFORE.search(text, max(0, start - 24), start)
+    if m is None or not feat.lexicon_bits(m.group(2).strip().rstrip(".").lower()) & LEX_STREET:
+        return start
+    return m.start(1) if m.group(1) else m.start(2)
+
+
 class NerTagger:
     """Batched PERSON/LOCATION tagging with one ONNX session.
 
@@ -318,6 +352,7 @@ class NerTagger:
         self._begins = np.array([bg for _, bg in self._ent], dtype=bool)
         self._featurizer: Featurizer | None = None
         self._tokenizer: Any = None
+        self._regions: frozenset[str] = frozenset()
         if b.kind == "word-cnn":
             feats = _read_json(b.file(b.manifest["features"]))
             self._featurizer = Featurizer(
@@ -327,6 +362,7 @@ class NerTagger:
                 places=feats["places"],
                 street_words=feats["street_words"],
             )
+            self._regions = frozenset(str(r).lower() for r in feats.get("regions", ()))
         else:
             from tokenizers import Tokenizer
 
@@ -382,20 +418,22 @@ class NerTagger:
     def _run_rows(self, rows: list[list[int]]) -> list[np.ndarray]:
         """Label id per token for each row (length-bucketed ONNX runs)."""
         lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(lengths.sum()))
+        flat = np.append(flat, 0)  # index len(flat) - 1 is the padding code
+        starts = np.zeros(len(rows), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        pad_at = flat.shape[0] - 1
         out: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(rows)
         names = self.model.input_names
         for idx in length_buckets(lengths, self.batch_size):
             lens = lengths[idx]
             width = int(lens.max())
-            flat = np.fromiter(
-                (c for i in idx for c in rows[i]), dtype=np.int64, count=int(lens.sum())
-            )
-            grid = np.zeros((idx.shape[0], width), dtype=np.int64)
-            grid[np.arange(width) < lens[:, None]] = flat
+            cols = np.arange(width)
+            where = starts[idx][:, None] + cols
+            grid = flat[np.where(cols < lens[:, None], where, pad_at)]
             arrays = Featurizer.unpack(grid)
-            logits = self.model.run(dict(zip(names, arrays, strict=True)))
-            pred = logits.argmax(-1)
-            for r, i in enumerate(idx):
+            pred = self.model.run(dict(zip(names, arrays, strict=True))).argmax(-1)
+            for r, i in enumerate(idx.tolist()):
                 out[i] = pred[r, : lens[r]]
         return out
 
@@ -431,6 +469,62 @@ class NerTagger:
             end -= 1
         return Finding(NER_ENTITY_TYPES[kind - 1], start, end, 0.8)
 
+    def _tidy(self, text: str, found: list[Finding]) -> list[Finding]:
+        """Rules over the tagger's spans (see the module docstring, "Decoding")."""
+        feat = self._featurizer
+        mixed_case = not text.islower()
+        out: list[Finding] = []
+        for f in found:
+            s, e = f.start, f.end
+            while s < e and not text[s].isalnum():
+                s += 1
+            while e > s and not text[e - 1].isalnum():
+                e -= 1
+            if e <= s:
+                continue
+            words = _LETTERS.findall(text, s, e)
+            if not any(len(w) > 1 for w in words):
+                continue  # "C", "29": no word of two letters
+            if (
+                feat is not None
+                and mixed_case
+                and all(w.islower() for w in words)
+                and not any(feat.lexicon_bits(w) for w in words)
+            ):
+                continue  # "a baker", "cellulare": lower-case words no lexicon knows
+            if f.type == "LOCATION":
+                if _WORD3.search(text, s, e) is None:
+                    continue  # "29", "75001", "39°C": numbers are not places
+                if feat is not None:
+                    if all(w.islower() for w in words) and not any(
+                        feat.lexicon_bits(w) & (LEX_PLACE | LEX_STREET) for w in words
+                    ):
+                        continue  # "ssn", "abroad": a lower-case place must be a known one
+                    s = _address_start(text, s, feat)
+                if " ".join(w.lower() for w in words) in self._regions:
+                    continue  # a country, region or nationality alone is not personal data
+                if feat is not None and not any(c.isdigit() for c in text[s:e]):
+                    bits = [feat.lexicon_bits(w.lower()) for w in words]
+                    if (
+                        bits
+                        and all(b & (LEX_FIRST | LEX_LAST) for b in bits)
+                        and not any(b & (LEX_PLACE | LEX_STREET) for b in bits)
+                    ):
+                        f = f._replace(type="PERSON")  # a known name, and no place word
+            out.append(f._replace(start=s, end=e))
+        joined: list[Finding] = []
+        for f in out:
+            prev = joined[-1] if joined else None
+            if (
+                prev is not None
+                and f.type == prev.type == "LOCATION"
+                and text[prev.end : f.start] in (", ", ",", " ")
+            ):
+                joined[-1] = prev._replace(end=f.end)  # "Via Roma 15" + "00184 Roma": one address
+            else:
+                joined.append(f)
+        return joined
+
     def _tag_words(self, texts: Sequence[str]) -> list[list[Finding]]:
         result: list[list[Finding]] = [[] for _ in texts]
         rows, where = self._word_rows(texts)
@@ -442,10 +536,13 @@ class NerTagger:
             if not self._kind_of[labels].any():
                 continue
             spans = spans_cache.get(i)
-            if spans is None:
-                spans = spans_cache[i] = [m.span() for m in TOKEN_RE.finditer(texts[i])]
+            need = first + int(np.flatnonzero(self._kind_of[labels])[-1]) + 1
+            if spans is None or len(spans) < need:
+                # Offsets only up to the last tagged token: most of a text is never located.
+                it = TOKEN_RE.finditer(texts[i])
+                spans = spans_cache[i] = [m.span() for m in islice(it, need)]
             result[i].extend(self._decode(texts[i], labels, spans[first : first + len(labels)]))
-        return result
+        return [self._tidy(t, fs) if fs else fs for t, fs in zip(texts, result, strict=True)]
 
     # --- hf-token-classification -------------------------------------------------------
     def _tag_subwords(self, texts: Sequence[str]) -> list[list[Finding]]:

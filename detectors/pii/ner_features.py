@@ -98,7 +98,7 @@ def tokens(text: str) -> list[str]:
 def token_spans(text: str) -> list[tuple[int, int]]:
     """Code-point ``(start, end)`` of each token of :func:`tokens`.
 
-    >>> token_spans("a, b\n\nc")
+    >>> token_spans("a, b\\n\\nc")
     [(0, 1), (1, 2), (3, 4), (4, 6), (6, 7)]
     """
     return [m.span() for m in TOKEN_RE.finditer(text)]

@@ -400,6 +400,8 @@ def national_phone_valid(value: str, cue: bool) -> bool:
         return False
     paren = "(" in core
     first = groups[0]
+    if tuple(len(g) for g in groups) == (3, 2, 4) and "-" in core:
+        return False  # the shape of a US SSN, valid or not
     if digits.startswith("00"):
         return n >= 11 and digits[2] != "0"
     if n > 13:
@@ -445,8 +447,9 @@ def find_phone_national(text: str, shape: bytes, out: list[Finding]) -> None:
         words = before.split()
         if words and words[-1][-1].isalnum() and any(c.isdigit() for c in words[-1]):
             continue  # the tail of a longer code ("1Z 999 AA1 01 2345 6784")
-        cue = _PHONE_CUE.search(before.lower()) is not None
-        if national_phone_valid(value, cue):
+        if national_phone_valid(value, False) or (
+            _PHONE_CUE.search(before.lower()) is not None and national_phone_valid(value, True)
+        ):
             out.append(Finding("PHONE_NUMBER", s, e, _PHONE_NATIONAL_SCORE))
 
 

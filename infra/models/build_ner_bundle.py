@@ -207,6 +207,8 @@ def build_featurizer(
     first -= common
     last -= common
     places -= common
+    regions = {c.lower() for c in ner_corpus.COUNTRIES + ner_corpus.NATIONALITIES}
+    regions |= {c.lower().removeprefix("the ") for c in ner_corpus.COUNTRY_PHRASES}
     lex = {
         "first_names": sorted(first),
         "last_names": sorted(last),
@@ -214,7 +216,8 @@ def build_featurizer(
         "street_words": sorted(set(STREET_WORDS)),
     }
     feat = Featurizer(vocab, **lex)
-    return feat, {"vocab": vocab, **lex}
+    # Not a lexicon feature: the decoder drops a LOCATION that is only one of these.
+    return feat, {"vocab": vocab, **lex, "regions": sorted(regions)}
 
 
 def encode(
@@ -247,10 +250,13 @@ def make_model(vocab_size: int, channels: int):
             self.drop = nn.Dropout(0.1)
 
         def forward(self, word, suffix, shape, lexicon):  # type: ignore[no-untyped-def]
+            # Padding positions are zeroed after every layer, as the convolutions' own zero
+            # padding is: a text gets the same labels alone or in any padded batch.
+            mask = (word > 0).unsqueeze(1).to(torch.float32)
             x = self.word(word) + self.suffix(suffix) + self.shape(shape) + self.lex(lexicon)
-            x = torch.relu(x).transpose(1, 2)
+            x = torch.relu(x).transpose(1, 2) * mask
             for conv in self.convs:
-                x = x + torch.relu(conv(self.drop(x)))
+                x = (x + torch.relu(conv(self.drop(x)))) * mask
             return self.out(x).transpose(1, 2)
 
     return Tagger()

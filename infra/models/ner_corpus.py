@@ -853,11 +853,34 @@ GREETINGS = (
     "Guten Tag", "Hola", "Buenos días", "Ciao", "Buongiorno", "Olá", "Oi", "Hoi", "Hej", "Hei",
     "Cześć", "Dzień dobry", "Merhaba", "Szia", "Dobrý den", "Bună ziua", "Привет", "Yo",
 )  # fmt: skip
+FOREIGN_PCITY = (
+    "j'habite à {PCITY}", "je vis à {PCITY}", "c'est {F} de {PCITY}", "je viens de {PCITY}",
+    "ich wohne in {PCITY}", "ich komme aus {PCITY}", "wir leben in {PCITY}", "vivo en {PCITY}",
+    "soy de {PCITY}", "nací en {PCITY}", "abito a {PCITY}", "sono di {PCITY}", "moro em {PCITY}",
+    "sou de {PCITY}", "ik woon in {PCITY}", "ik kom uit {PCITY}", "mieszkam w {PCITY}",
+    "jestem z {PCITY}", "jag bor i {PCITY}", "bor i {PCITY}", "{PCITY}'da yaşıyorum",
+    "{PCITY}'de oturuyorum", "locuiesc în {PCITY}", "sunt din {PCITY}", "bydlím v {PCITY}",
+    "asun kaupungissa {PCITY}", "я живу в {PCITY}", "Ich bin {P} aus {PCITY}.",
+)  # fmt: skip
+FOREIGN_FILLER = (
+    "Ich hoffe, es geht Ihnen gut.", "Vielen Dank im Voraus.", "Anbei finden Sie die Rechnung.",
+    "Je vous remercie de votre réponse.", "Merci d'avance pour votre aide.", "Pouvez-vous m'aider ?",
+    "Quedo a la espera de su respuesta.", "Muchas gracias por su ayuda.", "Adjunto el documento.",
+    "Resto in attesa di una sua risposta.", "Grazie mille per l'aiuto.", "Le invio il modulo.",
+    "Fico no aguardo da sua resposta.", "Muito obrigado pela ajuda.", "Segue em anexo o contrato.",
+    "Alvast bedankt voor je hulp.", "Hierbij stuur ik de factuur.", "Z góry dziękuję za pomoc.",
+    "W załączniku przesyłam fakturę.", "Tack för hjälpen.", "Kiitos paljon avusta.",
+    "Yardımınız için teşekkürler.", "Děkuji za odpověď.", "Vă mulțumesc pentru ajutor.",
+    "Köszönöm a segítséget.", "Спасибо за помощь.", "Bis morgen!", "À demain !", "Hasta luego.",
+    "A presto!", "Até logo!", "Tot ziens!", "Do zobaczenia!", "Mit besten Grüßen aus dem Büro.",
+)  # fmt: skip
 PCITY_CONTEXTS = (
     "I live in", "we live in", "she lives in", "he lives in", "they live in", "I'm based in",
     "I work in", "I just moved to", "we're moving to", "I'm relocating to", "I'm staying in",
     "I was raised in", "my hometown is", "born and raised in", "now living in", "I reside in",
     "I commute from", "my family is from", "I come from", "she grew up in", "he was born in",
+    "I work at a bank in", "I'm a student in", "I moved from", "we left", "back home in",
+    "visiting my parents in", "I'm currently in", "my address is in", "we bought a flat in",
     "I'm originally from", "my flat in", "our house in", "I rent a room in", "we settled in",
     "she moved back to", "I spent my childhood in", "my parents live in", "my sister lives in",
 )  # fmt: skip
@@ -879,6 +902,7 @@ class Pools:
     last: dict[str, list[str]] = field(default_factory=dict)
     middle: dict[str, list[str]] = field(default_factory=dict)
     streets: dict[str, list[str]] = field(default_factory=dict)
+    street_names: dict[str, list[str]] = field(default_factory=dict)
     cities: dict[str, list[str]] = field(default_factory=dict)
     postcodes: dict[str, list[str]] = field(default_factory=dict)
     phones: dict[str, list[str]] = field(default_factory=dict)
@@ -926,6 +950,7 @@ def build_pools(seed: int, per_locale: int = 120) -> Pools:
         pools.last[loc] = [x for x in last if x.strip()]
         pools.middle[loc] = [x for x in middle if x.strip()]
         pools.streets[loc] = [s.replace("\n", ", ") for s in streets]
+        pools.street_names[loc] = draw("street_name") or [s.split(",")[0] for s in streets]
         pools.cities[loc] = [c for c in cities if c.strip()]
         pools.postcodes[loc] = posts
         pools.phones[loc] = phones
@@ -976,6 +1001,7 @@ class Generator:
             "TP": lambda: ("", None),  # title + person, handled in fill
             "PCITY": lambda: (self.city(), "LOCATION"),
             "ADDR": lambda: (self.address(), "LOCATION"),
+            "STREET": lambda: (self.r.choice(self.p.street_names[self._loc()]), "LOCATION"),
             "CITY": lambda: (self.city(), None),
             "COUNTRY": lambda: (self.country(), None),
             "BRAND": lambda: (self.r.choice(BRANDS), None),
@@ -1118,6 +1144,20 @@ class Generator:
         """Compositional templates: context phrase + slot, in many combinations."""
         r = self.r
         k = r.randrange(8)
+        if k == 0 and r.random() < 0.3:
+            return r.choice(FOREIGN_PCITY) + r.choice((".", "", " !", ", merci."))
+        if k == 0 and r.random() < 0.2:
+            return r.choice(
+                (
+                    "I'm {P} from {PCITY}.",
+                    "{P} from {PCITY} here.",
+                    "I moved from {PCITY} to {PCITY}.",
+                    "Hi, {F} from {PCITY} again!",
+                    "We bought a house on {STREET} in {PCITY}.",
+                    "I live on {STREET}.",
+                    "my flat on {STREET} in {PCITY} is cold",
+                )
+            )
         if k == 0:
             pre = r.choice(PCITY_CONTEXTS)
             job = r.choice(ROLES)
@@ -1254,8 +1294,10 @@ class Generator:
                 t = self.r.choice(self.r.choice(NAME_WORDS_AS_WORDS))
             elif y < 0.9:
                 t = self.r.choice(FILLER)
-            else:  # common English words in random order: vocabulary beyond the templates
+            elif y < 0.95:  # common English words in random order: vocabulary beyond the templates
                 t = self.lorem()
+            else:
+                t = self.r.choice(FOREIGN_FILLER)
             if i:
                 out.add(self.r.choice((" ", " ", "\n", "\n\n", "  ")))
             self.fill(t, out, name_case)

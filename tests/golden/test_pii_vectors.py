@@ -19,6 +19,11 @@ import pytest
 from detectors.pii import ENTITY_TYPES, PiiDetector
 
 THRESHOLD = 0.98
+# The shared vectors label the pattern types only; PERSON/LOCATION (NER, on by default) are
+# judged on tocsin's own labelled set (test_pii_people.py). Here the default detector, NER
+# included, must keep every pattern type at >= 0.98.
+NER_TYPES = frozenset({"PERSON", "LOCATION"})
+PATTERN_TYPES = tuple(t for t in ENTITY_TYPES if t not in NER_TYPES)
 
 
 def _load(vectors_dir: Path) -> list[dict[str, Any]]:
@@ -34,7 +39,7 @@ def _score(cases: list[dict[str, Any]]) -> tuple[dict[str, dict[str, float]], li
     exact: Counter[str] = Counter()
     errors: list[str] = []
     for case in cases:
-        found = det.analyze(case["text"])
+        found = [f for f in det.analyze(case["text"]) if f.type not in NER_TYPES]
         used: set[int] = set()
         for exp in case["expect"]:
             hit = next(
@@ -87,7 +92,7 @@ def test_per_type_precision_recall_and_exact_spans(
     table, errors = _score(_load(vectors_dir))
     text = _format(table)
     report("PII vectors (match = same type, overlapping span)\n" + text)
-    assert set(table) == set(ENTITY_TYPES), f"types seen: {sorted(table)}"
+    assert set(table) == set(PATTERN_TYPES), f"types seen: {sorted(table)}"
     failing = [t for t, r in table.items() if r["precision"] < THRESHOLD or r["recall"] < THRESHOLD]
     assert not failing, f"below {THRESHOLD}: {failing}\n{text}\n" + "\n".join(errors[:30])
 
@@ -97,9 +102,9 @@ def test_hard_negatives_do_not_fire(vectors_dir: Path) -> None:
     assert len(cases) > 200
     det = PiiDetector()
     fired = [
-        f"{c['id']}: {[f.type for f in det.analyze(c['text'])]}"
+        f"{c['id']}: {types}"
         for c in cases
-        if det.analyze(c["text"])
+        if (types := [f.type for f in det.analyze(c["text"]) if f.type not in NER_TYPES])
     ]
     assert not fired, "\n".join(fired)
 
