@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     import faust
     from clickhouse_connect.driver.client import Client
 
+    from detectors.slo.in_force import SlosInForce
+    from streams.metrics import WorkerMetrics
     from tocsin.settings import Settings
 
 from streams.localhost import free_port
@@ -177,10 +179,73 @@ def toxicity_stage(settings: Settings) -> Stage | None:
     if not settings.toxicity.enabled:
         return None
     from detectors.toxicity import ToxicityScorer
+    from detectors.toxicity.sampling import ToxicitySampler
 
-    scorer = ToxicityScorer(settings.toxicity.model_dir, **settings.toxicity.scorer_kwargs())
+    tox = settings.toxicity
+    scorer = ToxicityScorer(tox.model_dir, **tox.scorer_kwargs())
     log.warning("toxicity: bundle %s, providers %s", scorer.bundle.name, scorer.providers)
-    return ToxicityStage(scorer, chunk_chars=settings.toxicity.chunk_chars)
+    sampler = ToxicitySampler(
+        tox.sampling,
+        ratio=tox.sampling_ratio,
+        canary_min_ratio=tox.canary_min_ratio,
+        max_share=tox.sampling_max_share,
+        behind_records=tox.sampling_behind_records,
+    )
+    return ToxicityStage(scorer, chunk_chars=tox.chunk_chars, sampler=sampler)
+
+
+def slos_in_force_for(settings: Settings) -> SlosInForce:
+    """The SLOs the worker applies (and ``tocsin slo backtest --from/--to`` replays):
+    the configured spec file per deployment, plus the zero-config defaults.
+
+    >>> from tocsin.settings import Settings
+    >>> [s.name for s in slos_in_force_for(Settings(slo={"spec_file": None})).defaults][:1]
+    ['default-availability']
+    """
+    from detectors.slo import load_spec_file
+    from detectors.slo.in_force import slos_in_force
+
+    path = settings.slo.spec_path()
+    return slos_in_force(None if path is None else load_spec_file(path))
+
+
+def judging_stage(settings: Settings) -> Stage | None:
+    """The live monitors (SLO, drift, canary) from the settings, or None when all are off.
+
+    >>> from tocsin.settings import Settings
+    >>> judging_stage(Settings()).name
+    'judging'
+    >>> judging_stage(Settings(slo={"enabled": False}, drift={"enabled": False},
+    ...                        canary={"enabled": False})) is None
+    True
+    """
+    if not (settings.slo.enabled or settings.drift.enabled or settings.canary.enabled):
+        return None
+    from detectors.canary import CanaryParams
+    from streams.judging import JudgingConfig, JudgingStage
+
+    c = settings.canary
+    cfg = JudgingConfig(
+        slos=slos_in_force_for(settings),
+        lateness_minutes=settings.slo.lateness_minutes,
+        idle_advance_s=settings.slo.idle_advance_s,
+        slo_enabled=settings.slo.enabled,
+        drift_enabled=settings.drift.enabled,
+        drift_config={**settings.drift.model_dump(), "detector": "auto"},
+        canary_enabled=c.enabled,
+        canary=CanaryParams(
+            window_minutes=c.window_minutes,
+            min_samples=c.min_samples,
+            alpha=c.alpha,
+            min_error_delta=c.min_error_delta,
+            min_pii_delta=c.min_pii_delta,
+            min_toxic_delta=c.min_toxic_delta,
+            latency_ratio=c.latency_ratio,
+            toxicity_threshold=settings.toxicity.threshold,
+        ),
+        toxicity_threshold=settings.toxicity.threshold,
+    )
+    return JudgingStage(cfg)
 
 
 def dead_letter_mask(settings: Settings) -> Callable[[bytes], bytes] | None:
@@ -206,13 +271,14 @@ def dead_letter_mask(settings: Settings) -> Callable[[bytes], bytes] | None:
 
 
 def default_pipeline(settings: Settings) -> Pipeline:
-    """The worker's stages in order: toxicity (on the text as sent), then PII redaction.
+    """The worker's stages in order: toxicity (on the text as sent), PII redaction, then
+    the live monitors (on the verdict columns the first two filled).
 
     >>> from tocsin.settings import Settings
     >>> default_pipeline(Settings()).names
-    ['toxicity', 'pii']
+    ['toxicity', 'pii', 'judging']
     """
-    stages = [toxicity_stage(settings), pii_stage(settings)]
+    stages = [toxicity_stage(settings), pii_stage(settings), judging_stage(settings)]
     return Pipeline([s for s in stages if s is not None])
 
 
@@ -226,6 +292,7 @@ class WorkerParts:
     monitor: BatchMonitor
     client: Client
     query_client: Client
+    metrics: WorkerMetrics | None = None
 
 
 def build_monitor(
@@ -249,8 +316,11 @@ def build_monitor(
     from sinks.base import RetryableError
     from sinks.clickhouse.client import connect, resolve_url
     from sinks.clickhouse.migrations import migrate
+    from sinks.clickhouse.monitor_store import MonitorStore
     from sinks.clickhouse.writer import EventWriter
+    from streams.alerts import encode_alert
     from streams.codec import EventDecoder
+    from streams.metrics import WorkerMetrics
     from streams.monitor import consumer_config, producer_config
     from streams.registry import make_resolver
 
@@ -280,7 +350,10 @@ def build_monitor(
         dlq_max_ratio=w.dlq_max_ratio,
         dlq_min_messages=w.dlq_min_messages,
         insert_retry_max_s=w.insert_retry_max_s,
+        alerts_topic=settings.topics.alerts,
+        group_id=w.group_id,
     )
+    metrics = WorkerMetrics(worker_id)
     consumer = Consumer(
         consumer_config(bootstrap, w.group_id, worker_id, **(consumer_overrides or {}))
     )
@@ -294,8 +367,15 @@ def build_monitor(
         pipeline=pipeline,
         retryable=(RetryableError,),
         mask_dead_letter=dead_letter_mask(settings),
+        monitor_store=MonitorStore(client),
+        encode_alert=encode_alert,
+        observer=metrics.observe,
     )
-    return WorkerParts(monitor=monitor, client=client, query_client=query_client)
+    for stage in pipeline.stages:
+        if isinstance(stage, ToxicityStage) and stage.sampler is not None:
+            stage.lag = lambda: monitor.metrics.lag
+    metrics.bind(monitor)
+    return WorkerParts(monitor=monitor, client=client, query_client=query_client, metrics=metrics)
 
 
 def _die(exc: BaseException) -> None:
@@ -400,6 +480,7 @@ def build_app(
             "started_at": started_at,
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "metrics": parts.monitor.metrics.snapshot(),
+            "monitors": monitors_info(parts.monitor),
         }
 
     class MonitorService(mode.Service):
@@ -444,8 +525,32 @@ def build_app(
     async def status(request: web.Request) -> web.Response:
         return web.json_response(run_info())
 
-    web_app.add_routes([web.get("/tocsin/status", status)])
+    async def metrics(request: web.Request) -> web.Response:
+        if parts.metrics is None:
+            raise web.HTTPNotFound(text="metrics are not enabled on this worker")
+        body, content_type = parts.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    web_app.add_routes([web.get("/tocsin/status", status), web.get("/metrics", metrics)])
     return app
+
+
+def monitors_info(monitor: BatchMonitor) -> dict[str, Any]:
+    """The live monitors' and the toxicity sampler's state for ``tocsin status``."""
+    info: dict[str, Any] = {}
+    for stage in monitor.pipeline.stages:
+        if isinstance(stage, ToxicityStage):
+            info["toxicity_sampling_ratio"] = stage.sampling_ratio
+            info["toxicity_texts_per_s"] = round(stage.texts_per_s, 1)
+            info["toxicity_scored"] = stage.scored_total
+    judge = monitor.judge
+    if judge is not None:
+        info["partitions"] = judge.partitions
+        info["late_events"] = judge.late_events
+        info["alerts_by_kind"] = {f"{k}/{s}": n for (k, s), n in judge.alerts_emitted.items()}
+        last = monitor.metrics.last_checkpoint_unix
+        info["checkpoint_age_s"] = round(time.time() - last, 1) if last else None
+    return info
 
 
 def run_worker(

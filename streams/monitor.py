@@ -68,9 +68,31 @@ class DecoderLike(Protocol):
 class WriterLike(Protocol):
     """``sinks.clickhouse.writer.EventWriter``."""
 
-    def insert_events(self, columns: dict[str, list[Any]]) -> int: ...
+    def insert_events(
+        self, columns: dict[str, list[Any]], *, dedup_token: str | None = None
+    ) -> int: ...
 
     def insert_dead_letters(self, rows: list[dict[str, Any]]) -> Any: ...
+
+
+class MonitorStoreLike(Protocol):
+    """``sinks.clickhouse.monitor_store.MonitorStore``."""
+
+    def insert_alerts(self, rows: Sequence[dict[str, Any]]) -> int: ...
+
+    def insert_detections(self, rows: Sequence[dict[str, Any]]) -> int: ...
+
+    def known_alert_ids(self, ids: Iterable[str]) -> set[str]: ...
+
+    def write_states(
+        self, group_id: str, topic: str, states: dict[int, tuple[int, bytes]], *, worker_id: str
+    ) -> None: ...
+
+    def read_states(
+        self, group_id: str, topic: str, partitions: Sequence[int]
+    ) -> dict[int, tuple[int, bytes]]: ...
+
+    def inserted_through(self, positions: dict[int, int]) -> dict[int, int]: ...
 
 
 class Stage(Protocol):
@@ -174,7 +196,8 @@ class PiiRedactionStage:
 
 
 class ToxicityStage:
-    """Scores each ``response`` with a toxicity model and fills the ``toxicity`` column.
+    """Scores ``response`` texts with a toxicity model: the ``toxicity`` and
+    ``sample_weight`` columns.
 
     Wraps a ``detectors.toxicity.ToxicityScorer`` (anything with ``score_batch(texts)``
     returning label -> probabilities with a ``toxicity`` entry). It runs before PII
@@ -182,38 +205,99 @@ class ToxicityStage:
     (errors, timeouts) get NULL. Texts go to the model in batches of ``batch_size``; with
     ``chunk_chars`` long responses are scored per chunk of sentences, keeping the maximum.
 
+    With a ``sampler`` (:class:`detectors.toxicity.sampling.ToxicitySampler`) only the
+    sampled answers are scored when scoring cannot keep up; each scored row gets its weight
+    in ``sample_weight`` (1 when everything is scored), unscored rows NULL. ``lag`` tells
+    the sampler how far behind the worker is.
+
     >>> import numpy as np
     >>> from types import SimpleNamespace
     >>> class Fake:
     ...     def score_batch(self, texts, chunk_chars=None):
     ...         return {"toxicity": np.array([0.9 if "idiot" in t else 0.1 for t in texts])}
     >>> batch = SimpleNamespace(columns={"response": ["you idiot", None, "", "thanks"]})
-    >>> [None if v is None else round(v, 1) for v in ToxicityStage(Fake()).process(batch).columns["toxicity"]]
-    [0.9, None, None, 0.1]
+    >>> out = ToxicityStage(Fake()).process(batch).columns
+    >>> [None if v is None else round(v, 1) for v in out["toxicity"]], out["sample_weight"]
+    ([0.9, None, None, 0.1], [1.0, None, None, 1.0])
     """
 
     name = "toxicity"
 
-    def __init__(self, scorer: Any, *, batch_size: int = 4096, chunk_chars: int = 0) -> None:
+    def __init__(
+        self,
+        scorer: Any,
+        *,
+        batch_size: int = 4096,
+        chunk_chars: int = 0,
+        sampler: Any = None,
+        lag: Callable[[], int] | None = None,
+    ) -> None:
         self.scorer = scorer
         self.batch_size = batch_size
         self.chunk_chars = chunk_chars or None
+        self.sampler = sampler
+        self.lag = lag
+        self.scored_total = 0
+        self.scoring_s_total = 0.0
+        self._last_end: float | None = None
+        self._last_rows = 0
+
+    @property
+    def sampling_ratio(self) -> float:
+        """Share of (non-canary) answers scored now."""
+        return 1.0 if self.sampler is None else float(self.sampler.ratio)
+
+    @property
+    def texts_per_s(self) -> float:
+        """Scoring throughput so far (answers scored per second of scoring)."""
+        return self.scored_total / self.scoring_s_total if self.scoring_s_total else 0.0
 
     def process(self, batch: Any) -> Any:
-        """Score one decoded batch (the ``toxicity`` column is replaced)."""
+        """Score one decoded batch (``toxicity`` and ``sample_weight`` are replaced)."""
+        started = time.perf_counter()
         cols = batch.columns
         responses = cols.get("response")
         if responses is None:
             return batch
-        scores: list[float | None] = [None] * len(responses)
+        n = len(responses)
+        scores: list[float | None] = [None] * n
+        weights: list[float | None] = [None] * n
         todo = [i for i, text in enumerate(responses) if text]
+        todo_weights = [1.0] * len(todo)
+        if self.sampler is not None and todo:
+            ids = cols.get("event_id") or [str(i) for i in range(n)]
+            tracks = cols.get("track") or [None] * n
+            mask, w = self.sampler.choose([ids[i] for i in todo], [tracks[i] for i in todo])
+            keep = np.flatnonzero(mask).tolist()
+            todo = [todo[j] for j in keep]
+            todo_weights = w[keep].tolist()
+        t0 = time.perf_counter()
         for start in range(0, len(todo), self.batch_size):
             rows = todo[start : start + self.batch_size]
             texts = [responses[i] for i in rows]
             values = self.scorer.score_batch(texts, chunk_chars=self.chunk_chars)["toxicity"]
             for i, value in zip(rows, np.asarray(values, dtype=np.float64).tolist(), strict=True):
                 scores[i] = value
+        score_s = time.perf_counter() - t0
+        for i, weight in zip(todo, todo_weights, strict=True):
+            weights[i] = weight
         cols["toxicity"] = scores
+        cols["sample_weight"] = weights
+        self.scored_total += len(todo)
+        self.scoring_s_total += score_s
+        if self.sampler is not None:
+            # The rest of the worker: from the end of the previous batch's scoring to now.
+            other = (started - self._last_end) if self._last_end is not None else 0.0
+            other += time.perf_counter() - started - score_s
+            self.sampler.observe(
+                scored=len(todo),
+                score_s=score_s,
+                rows=self._last_rows or n,
+                other_s=other,
+                lag=self.lag() if self.lag is not None else 0,
+            )
+        self._last_end = time.perf_counter()
+        self._last_rows = n
         return batch
 
 
@@ -415,6 +499,13 @@ class MonitorMetrics:
     paused: bool = False
     last_batch_s: float = 0.0
     last_error: str = ""
+    late_events: int = 0
+    alerts_emitted: int = 0
+    alerts_replayed: int = 0
+    replayed_rows_skipped: int = 0
+    checkpoints: int = 0
+    last_checkpoint_unix: float = 0.0
+    last_alert_latency_s: float = 0.0
 
     def snapshot(self) -> dict[str, Any]:
         """A copy of the counters, safe to serialize from another thread."""
@@ -440,6 +531,8 @@ class MonitorConfig:
     dlq_min_messages: int = 1000
     insert_retry_initial_s: float = 0.2
     insert_retry_max_s: float = 30.0
+    alerts_topic: str = "tocsin.alerts.v1"
+    group_id: str = "tocsin-monitor"
 
 
 # ---------------------------------------------------------------------------- table rows
@@ -580,8 +673,15 @@ class BatchMonitor:
         retryable: tuple[type[BaseException], ...] = (),
         sleep: Callable[[float], None] = time.sleep,
         mask_dead_letter: Callable[[bytes], bytes] | None = None,
+        monitor_store: MonitorStoreLike | None = None,
+        encode_alert: Callable[[Any], bytes] | None = None,
+        observer: Callable[[str, float], None] | None = None,
     ) -> None:
         self.consumer = consumer
+        self.monitor_store = monitor_store
+        self.encode_alert = encode_alert
+        #: Called with (what, seconds) for latency histograms (``batch``, ``alert``).
+        self.observer = observer
         self.mask_dead_letter = mask_dead_letter
         self.producer = producer
         self.decoder = decoder
@@ -598,6 +698,12 @@ class BatchMonitor:
         self._expected: dict[tuple[str, int], int] = {}
         self._pending_letters: list[DeadLetter] = []
         self._last_commit = time.monotonic()
+        # Live monitors (a pipeline stage with per-partition state), when there is one.
+        self.judge: Any = next((st for st in self.pipeline.stages if hasattr(st, "snapshot")), None)
+        # Where each assigned partition's state stands when nothing was consumed yet.
+        self._position: dict[tuple[str, int], int] = {}
+        # After a crash: offsets already in `events` (replayed rows are judged, not inserted).
+        self._stored_through: dict[tuple[str, int], int] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -646,6 +752,9 @@ class BatchMonitor:
         if not records:
             if self._pending_letters:
                 self._write({}, self._take_pending_letters())
+            if self.judge is not None:
+                self.judge.tick()
+                self._emit_alerts(self.judge.take(), time.perf_counter())
             self._commit()
             return 0
         t0 = time.perf_counter()
@@ -683,19 +792,107 @@ class BatchMonitor:
                 "TOCSIN_WORKER__DLQ_MAX_RATIO if this is expected."
             )
         columns: dict[str, list[Any]] = {}
+        alerts: list[Any] = []
         if decoded.good_index:
+            good = [positions[i] for i in decoded.good_index]
+            decoded.kafka_partitions = [p[1] for p in good]
             batch = self.pipeline.process(decoded)
-            good = [positions[i] for i in batch.good_index]
             columns = events_table_columns(
                 batch.columns, [p[1] for p in good], [p[2] for p in good]
             )
-        self._write(columns, letters)
+            columns = self._without_stored(columns, good)
+            if self.judge is not None:
+                alerts = self.judge.take()
+        self._write(columns, letters, token=_batch_token(positions))
+        self._emit_alerts(alerts, t0)
         self.offsets.advance(positions)
         self.metrics.batches += 1
         self.metrics.last_batch_s = time.perf_counter() - t0
+        if self.judge is not None:
+            self.metrics.late_events = int(self.judge.late_events)
+        if self.observer is not None:
+            self.observer("batch", self.metrics.last_batch_s)
         self._update_lag(positions)
         self._commit()
         return len(records)
+
+    def _without_stored(
+        self, columns: dict[str, list[Any]], good: list[tuple[str, int, int]]
+    ) -> dict[str, list[Any]]:
+        """Drop rows a crashed run already inserted (they were judged again, not stored)."""
+        if not self._stored_through or not columns:
+            return columns
+        stored = self._stored_through
+        keep = [i for i, (t, p, o) in enumerate(good) if o > stored.get((t, p), -1)]
+        for t, p, o in good:
+            if (t, p) in stored and o >= stored[(t, p)]:
+                del stored[(t, p)]  # the replay has caught up with what was stored
+        if len(keep) == len(good):
+            return columns
+        self.metrics.replayed_rows_skipped += len(good) - len(keep)
+        return {name: [values[i] for i in keep] for name, values in columns.items()}
+
+    def _emit_alerts(self, alerts: list[Any], started: float) -> None:
+        """Produce the alert records (keyed by deployment), then store them with their
+        detections. A record whose id is already stored was emitted before a crash."""
+        if not alerts:
+            return
+        store = self.monitor_store
+        if store is not None:
+            known = self._with_retry(
+                "lookup of emitted alerts",
+                lambda: store.known_alert_ids(a.alert_id for a, _ in alerts),
+            )
+            if known:
+                self.metrics.alerts_replayed += sum(1 for a, _ in alerts if a.alert_id in known)
+                alerts = [(a, d) for a, d in alerts if a.alert_id not in known]
+            if not alerts:
+                return
+        if self.encode_alert is not None:
+            self._with_retry("produce to the alerts topic", lambda: self._produce_alerts(alerts))
+        latency = time.perf_counter() - started
+        self.metrics.last_alert_latency_s = latency
+        if self.observer is not None:
+            for _ in alerts:
+                self.observer("alert", latency)
+        if store is not None:
+            worker = self.config.worker_id
+            self._with_retry(
+                "insert alerts", lambda: store.insert_alerts([a.row(worker) for a, _ in alerts])
+            )
+            self._with_retry(
+                "insert detections", lambda: store.insert_detections([d.row() for _, d in alerts])
+            )
+        self.metrics.alerts_emitted += len(alerts)
+        for a, _ in alerts:
+            log.warning("ALERT %s %s %s: %s", a.kind, a.severity, a.state, a.summary)
+
+    def _produce_alerts(self, alerts: list[Any]) -> None:
+        assert self.encode_alert is not None
+        failures: list[str] = []
+
+        def on_delivery(err: Any, _msg: Any) -> None:
+            if err is not None:
+                failures.append(str(err))
+
+        for record, _ in alerts:
+            while True:
+                try:
+                    self.producer.produce(
+                        self.config.alerts_topic,
+                        value=self.encode_alert(record),
+                        key=record.key,
+                        on_delivery=on_delivery,
+                    )
+                    break
+                except BufferError:
+                    self.producer.poll(0.1)
+        remaining = self.producer.flush(30)
+        if remaining or failures:
+            raise _Transient(
+                f"{remaining} alert records undelivered, {len(failures)} failed "
+                f"({failures[:1]}); is the broker up?"
+            )
 
     def _decode(self, values: list[bytes | None]) -> Any:
         try:
@@ -721,10 +918,18 @@ class BatchMonitor:
 
     # ------------------------------------------------------------------ writing
 
-    def _write(self, columns: dict[str, list[Any]], letters: list[DeadLetter]) -> None:
+    def _write(
+        self, columns: dict[str, list[Any]], letters: list[DeadLetter], token: str | None = None
+    ) -> None:
         n_good = len(next(iter(columns.values()))) if columns else 0
         if n_good:
-            self._with_retry("insert events", lambda: self.writer.insert_events(columns))
+            # The same token on a retry: a store that wrote the batch before timing out
+            # drops the second copy (and so do the rollups fed by the insert).
+            insert = self.writer.insert_events
+            self._with_retry(
+                "insert events",
+                lambda: insert(columns, dedup_token=token) if token else insert(columns),
+            )
         if letters:
             rows = dlq_rows(letters, self.mask_dead_letter)
             self._with_retry("insert dead letters", lambda: self.writer.insert_dead_letters(rows))
@@ -810,6 +1015,7 @@ class BatchMonitor:
             return
         pending = self.offsets.pending(only=self._assigned)
         self._last_commit = time.monotonic()
+        self._checkpoint(pending)
         if not pending:
             return
         from confluent_kafka import KafkaException, TopicPartition
@@ -832,6 +1038,35 @@ class BatchMonitor:
         self.offsets.mark_committed(pending)
         self.metrics.commits += 1
 
+    def _checkpoint(self, pending: dict[tuple[str, int], int]) -> None:
+        """Store each changed partition's monitor state with the offset it reflects,
+        before the offsets are committed (a crash in between resumes from the state)."""
+        judge, store = self.judge, self.monitor_store
+        if judge is None or store is None:
+            return
+        topic = self.config.events_topic
+        changed = {p for (t, p) in pending if t == topic} | set(judge.dirty)
+        states: dict[int, tuple[int, bytes]] = {}
+        for p in sorted(changed):
+            key = (topic, p)
+            if key not in self._assigned:
+                continue
+            nxt = self.offsets._next.get(key, self._position.get(key))
+            if nxt is None:
+                continue
+            states[p] = (nxt, judge.snapshot(p))
+        if not states:
+            return
+        self._with_retry(
+            "checkpoint monitor state",
+            lambda: store.write_states(
+                self.config.group_id, topic, states, worker_id=self.config.worker_id
+            ),
+        )
+        judge.dirty.difference_update(states)
+        self.metrics.checkpoints += 1
+        self.metrics.last_checkpoint_unix = time.time()
+
     # ------------------------------------------------------------------ rebalances
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
@@ -841,15 +1076,54 @@ class BatchMonitor:
             committed = consumer.committed(partitions, timeout=10)
         except Exception as exc:  # the check is best effort: reading goes on without it
             log.warning("could not read committed offsets on assignment: %s", exc)
-            return
+            committed = []
         for tp in committed:
             key = (tp.topic, tp.partition)
             if tp.offset < 0:
                 self._expected.pop(key, None)
                 continue
             self._expected[key] = tp.offset
+            self._position[key] = tp.offset
             self._check_log_start(tp.topic, tp.partition, tp.offset, None)
+        if self.judge is not None:
+            self._restore_monitors(consumer, partitions)
         log.info("assigned %s", sorted(keys))
+
+    def _restore_monitors(self, consumer: Any, partitions: list[Any]) -> None:
+        """Resume each partition from its checkpoint: state and position together."""
+        topic = self.config.events_topic
+        mine = [tp.partition for tp in partitions if tp.topic == topic]
+        states: dict[int, tuple[int, bytes]] = {}
+        if self.monitor_store is not None and mine:
+            store = self.monitor_store
+            states = self._with_retry(
+                "read monitor checkpoints",
+                lambda: store.read_states(self.config.group_id, topic, mine),
+            )
+        for p in mine:
+            state = states.get(p)
+            self.judge.restore(p, None if state is None else state[1])
+        if not states:
+            return
+        positions = {p: off for p, (off, _) in states.items()}
+        for tp in partitions:
+            if tp.topic == topic and tp.partition in positions:
+                tp.offset = positions[tp.partition]
+                self._position[(topic, tp.partition)] = tp.offset
+                self._expected[(topic, tp.partition)] = tp.offset
+        assert self.monitor_store is not None
+        store = self.monitor_store
+        stored = self._with_retry("read stored offsets", lambda: store.inserted_through(positions))
+        for p, off in stored.items():
+            self._stored_through[(topic, p)] = off
+        # Start where the state stands, not at the committed offset.
+        consumer.assign(partitions)
+        log.warning(
+            "restored monitor state of partitions %s at offsets %s (already stored up to %s)",
+            sorted(positions),
+            positions,
+            stored,
+        )
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         keys = [(tp.topic, tp.partition) for tp in partitions]
@@ -870,6 +1144,10 @@ class BatchMonitor:
         for key in keys:
             self._assigned.discard(key)
             self._expected.pop(key, None)
+            self._position.pop(key, None)
+            self._stored_through.pop(key, None)
+        if self.judge is not None:
+            self.judge.drop(p for t, p in keys if t == self.config.events_topic)
 
     # ------------------------------------------------------------------ skipped ranges
 
@@ -942,6 +1220,16 @@ class _Abandoned(RuntimeError):
 
 class _Transient(RuntimeError):
     """A failure outside the sink worth retrying (broker acks for the DLQ, schema registry)."""
+
+
+def _batch_token(positions: list[tuple[str, int, int]]) -> str:
+    """Insert dedup token of one batch, the same for every retry of that batch.
+
+    >>> _batch_token([("ev", 0, 5), ("ev", 0, 6)]) == _batch_token([("ev", 0, 5), ("ev", 0, 6)])
+    True
+    """
+    first, last = positions[0], positions[-1]
+    return f"{first[0]}:{first[1]}:{first[2]}:{last[1]}:{last[2]}:{len(positions)}"
 
 
 def _message_ts(msg: Any) -> int | None:

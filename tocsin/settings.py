@@ -115,6 +115,23 @@ class ToxicitySettings(BaseModel):
         "away); 0 = score whole texts (faster, misses embedded insults)",
     )
 
+    sampling: Literal["auto", "always", "ratio"] = Field(
+        "auto",
+        description="worker: `auto` scores every answer while the worker keeps up and a "
+        "weighted sample when it falls behind; `always` scores every answer; `ratio` scores "
+        "`sampling_ratio` of them",
+    )
+    sampling_ratio: float = Field(1.0, gt=0, le=1, description="share scored in `ratio` mode")
+    canary_min_ratio: float = Field(
+        1.0, gt=0, le=1, description="share of canary answers scored, whatever the mode"
+    )
+    sampling_max_share: float = Field(
+        0.5, gt=0, lt=1, description="`auto`: most of the worker's time spent scoring when behind"
+    )
+    sampling_behind_records: int = Field(
+        20_000, ge=0, description="`auto`: consumer lag above which the worker samples"
+    )
+
     def scorer_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``detectors.toxicity.ToxicityScorer(model_dir, **kwargs)``.
 
@@ -158,6 +175,10 @@ class DriftSettings(BaseModel):
     categorical_buckets: int = Field(64, ge=2)
 
 
+#: The example SLO spec of a source checkout (absent from a wheel install).
+EXAMPLE_SLO_SPEC = Path(__file__).resolve().parents[1] / "infra" / "config" / "slos.yaml"
+
+
 class SloSettings(BaseModel):
     """SLO specs and burn-rate evaluation (see detectors.slo)."""
 
@@ -170,9 +191,36 @@ class SloSettings(BaseModel):
     # the wall clock (minus lateness) after this many idle seconds, so alerts resolve.
     idle_advance_s: float = Field(120.0, gt=0)
 
-    def resolved_spec_file(self, repo_default: Path = Path("infra/config/slos.yaml")) -> Path:
+    def resolved_spec_file(self, repo_default: Path = EXAMPLE_SLO_SPEC) -> Path:
         """The spec file to load: ``spec_file`` or the repository example."""
         return self.spec_file if self.spec_file is not None else repo_default
+
+    def spec_path(self, repo_default: Path = EXAMPLE_SLO_SPEC) -> Path | None:
+        """The spec file the worker applies: ``spec_file`` (which must exist), else the
+        example of the checkout tocsin runs from (``infra/config/slos.yaml``, wherever the
+        command is started) when it is there, else None (zero-config defaults only).
+
+        >>> SloSettings().spec_path(Path("/nonexistent/slos.yaml")) is None
+        True
+        """
+        if self.spec_file is not None:
+            return self.spec_file
+        return repo_default if repo_default.is_file() else None
+
+
+class CanarySettings(BaseModel):
+    """Canary vs stable comparison (see detectors.canary)."""
+
+    enabled: bool = True
+    window_minutes: int = Field(30, ge=1, description="event-time window compared each minute")
+    min_samples: int = Field(200, ge=1, description="events per track before pass or fail")
+    alpha: float = Field(
+        0.01, gt=0, lt=1, description="chance that a healthy canary ever fails, all looks"
+    )
+    min_error_delta: float = Field(0.01, ge=0, description="error ratio margin to fail")
+    min_pii_delta: float = Field(0.002, ge=0, description="PII-leak ratio margin to fail")
+    min_toxic_delta: float = Field(0.01, ge=0, description="toxic ratio margin to fail")
+    latency_ratio: float = Field(1.25, ge=1, description="p50 or p95 ratio to fail on latency")
 
 
 class Settings(BaseSettings):
@@ -200,6 +248,7 @@ class Settings(BaseSettings):
     toxicity: ToxicitySettings = ToxicitySettings()
     drift: DriftSettings = DriftSettings()
     slo: SloSettings = SloSettings()
+    canary: CanarySettings = CanarySettings()
 
     @classmethod
     def settings_customise_sources(

@@ -81,6 +81,11 @@ _BLOCK_CELLS = 1 << 18  # minutes x keys evaluated per numpy block (bounds tempo
 
 KeysLike = np.ndarray | Sequence[str] | str | None
 
+#: Column of per-event sampling weights (toxicity scored on a sample under load).
+WEIGHT_FIELD = "sample_weight"
+#: SLI fields whose values exist only for sampled events, each standing for its weight.
+WEIGHTED_FIELDS = frozenset({"toxicity"})
+
 
 class StateError(ValueError):
     """A checkpoint that cannot be restored (corrupt, other format version, other spec)."""
@@ -733,11 +738,22 @@ class SloEvaluator:
     [(0, 'ttft', '1d/2h'), (0, 'ttft', '3d/6h')]
     """
 
-    def __init__(self, specs: SpecFile | Iterable[SloSpec], *, lateness_minutes: int = 1) -> None:
+    def __init__(
+        self,
+        specs: SpecFile | Iterable[SloSpec],
+        *,
+        lateness_minutes: int = 1,
+        defaults: Iterable[SloSpec] = (),
+    ) -> None:
         slos = specs.slos if isinstance(specs, SpecFile) else tuple(specs)
+        fallbacks = tuple(defaults)
         self.evaluators: dict[str, BurnRateEvaluator] = {
-            s.name: BurnRateEvaluator(s, lateness_minutes=lateness_minutes) for s in slos
+            s.name: BurnRateEvaluator(s, lateness_minutes=lateness_minutes)
+            for s in (*slos, *fallbacks)
         }
+        self.lateness = lateness_minutes
+        #: SLOs that only see the events no other SLO selects (zero-config defaults).
+        self.defaults = frozenset(s.name for s in fallbacks)
 
     def observe_events(
         self, columns: Mapping[str, Any], minutes: np.ndarray | None = None
@@ -760,12 +776,26 @@ class SloEvaluator:
         n = len(minutes)
         cols = EventColumns(columns, n)
         out: list[Transition] = []
+        selected = np.zeros(n, dtype=bool)
         for ev in self.evaluators.values():
             spec = ev.spec
             eligible, bad = spec.sli.classify(cols, n)
-            use = np.flatnonzero(spec.selector.mask(cols, n) & eligible)
+            if spec.name in self.defaults:
+                chosen = ~selected
+            else:
+                chosen = spec.selector.mask(cols, n)
+                selected |= chosen
+            use = np.flatnonzero(chosen & eligible)
             keys = _group_keys(ev, cols, use) if spec.group_by else None
-            out.extend(ev.observe_batch(minutes[use], keys, bad[use]))
+            weights = cols.get(WEIGHT_FIELD) if spec.sli.field in WEIGHTED_FIELDS else None
+            if weights is None:
+                out.extend(ev.observe_batch(minutes[use], keys, bad[use]))
+            else:
+                # Sampled scoring: each scored event stands for `weight` events (integer
+                # weights: sampling ratios are 1/k), so the burn rate stays unbiased.
+                w = np.asarray(weights, dtype=np.float64)[use]
+                w = np.where(np.isnan(w), 1.0, np.rint(w)).astype(np.int64)
+                out.extend(ev.observe_counts(minutes[use], keys, w, w * bad[use]))
             if n:
                 out.extend(ev.see_minute(int(minutes.max())))
         return _merge(out, list(self.evaluators))
@@ -788,7 +818,12 @@ class SloEvaluator:
 
     @classmethod
     def from_bytes(
-        cls, data: bytes, specs: SpecFile | Iterable[SloSpec], *, lateness_minutes: int = 1
+        cls,
+        data: bytes,
+        specs: SpecFile | Iterable[SloSpec],
+        *,
+        lateness_minutes: int = 1,
+        defaults: Iterable[SloSpec] = (),
     ) -> SloEvaluator:
         """Restore; SLOs without a checkpoint (new in the spec) start empty.
 
@@ -806,7 +841,7 @@ class SloEvaluator:
                 raise TypeError("header is not a mapping")
         except (ValueError, TypeError) as exc:
             raise StateError(f"corrupt SLO set checkpoint ({exc}); discard it") from None
-        out = cls(specs, lateness_minutes=lateness_minutes)
+        out = cls(specs, lateness_minutes=lateness_minutes, defaults=defaults)
         pos = 9 + hlen
         for name, size in sizes.items():
             blob = data[pos : pos + int(size)]
@@ -833,7 +868,10 @@ def _group_keys(ev: BurnRateEvaluator, cols: EventColumns, use: np.ndarray) -> n
         for uniques in reversed(factors):
             combo, code = divmod(combo, len(uniques))
             value = uniques[code]
-            parts.append("" if value is None else str(value))
+            # "/" joins the parts: escape it (and the escape) inside values.
+            parts.append(
+                "" if value is None else str(value).replace("%", "%25").replace("/", "%2F")
+            )
         names.append("/".join(reversed(parts)))
     return ev.key_ids(names, len(names))[inverse.reshape(-1)]
 

@@ -76,8 +76,12 @@ _TRANSPORT_PARAMS = frozenset(
     }
 )
 _FORMAT_RE = re.compile(r"\bFORMAT\s+([A-Za-z0-9_]+)\s*;?\s*$", re.IGNORECASE)
+# Leading comments (`-- ...` lines, `/* ... */` blocks) are skipped: a query file with a header
+# comment (docs/sql/) is still a query.
 _RESULT_QUERY_RE = re.compile(
-    r"^\s*(?:\(\s*)*(SELECT|WITH|SHOW|DESC|DESCRIBE|EXISTS|EXPLAIN|CHECK)\b", re.IGNORECASE
+    r"^\s*(?:(?:--[^\n]*(?:\n|$)|/\*.*?\*/)\s*)*(?:\(\s*)*"
+    r"(SELECT|WITH|SHOW|DESC|DESCRIBE|EXISTS|EXPLAIN|CHECK)\b",
+    re.IGNORECASE | re.DOTALL,
 )
 # An INSERT whose data follows its FORMAT clause (in the body, after a newline).
 _INSERT_RE = re.compile(
@@ -115,6 +119,10 @@ def is_result_query(query: str) -> bool:
 
     >>> is_result_query("  select 1"), is_result_query("CREATE TABLE t (a UInt8) ENGINE = Log")
     (True, False)
+    >>> is_result_query("-- what it answers\\n/* how */ WITH 1 AS x SELECT x")
+    True
+    >>> is_result_query("-- SELECT in a comment\\nDROP TABLE t")
+    False
     """
     return bool(_RESULT_QUERY_RE.match(query))
 

@@ -99,7 +99,9 @@ class EventWriter:
         self.events_table = events_table
         self.dead_letters_table = dead_letters_table
 
-    def insert_events(self, columns: Mapping[str, Sequence[Any]]) -> int:
+    def insert_events(
+        self, columns: Mapping[str, Sequence[Any]], *, dedup_token: str | None = None
+    ) -> int:
         """Insert one batch given as column name -> list of values; returns the row count.
 
         Columns left out take their defaults (``ingested_at`` is ``now64(3)``). All lists
@@ -120,7 +122,21 @@ class EventWriter:
             raise PermanentError(f"columns of one batch differ in length: {lengths}")
         if n == 0:
             return 0
-        self._insert(self.events_table, list(columns), [list(v) for v in columns.values()], rows=n)
+        settings = (
+            {
+                "insert_deduplication_token": dedup_token,
+                "deduplicate_blocks_in_dependent_materialized_views": 1,
+            }
+            if dedup_token
+            else None
+        )
+        self._insert(
+            self.events_table,
+            list(columns),
+            [list(v) for v in columns.values()],
+            rows=n,
+            settings=settings,
+        )
         return n
 
     def insert_dead_letters(self, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -172,12 +188,22 @@ class EventWriter:
         return len(data)
 
     def _insert(
-        self, table: str, column_names: list[str], data: list[list[Any]], *, rows: int | None
+        self,
+        table: str,
+        column_names: list[str],
+        data: list[list[Any]],
+        *,
+        rows: int | None,
+        settings: dict[str, Any] | None = None,
     ) -> None:
         """Column-oriented when ``rows`` is given (data is a list of columns), else row lists."""
         try:
             self.client.insert(
-                table, data, column_names=column_names, column_oriented=rows is not None
+                table,
+                data,
+                column_names=column_names,
+                column_oriented=rows is not None,
+                settings=settings,
             )
         except Exception as exc:
             # classified in one place: sinks.base

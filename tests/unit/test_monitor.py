@@ -210,8 +210,12 @@ class Writer:
     fatal: bool = False
     events: list[str] = field(default_factory=list)
     letters: list[dict[str, Any]] = field(default_factory=list)
+    tokens: list[str | None] = field(default_factory=list)
 
-    def insert_events(self, columns: dict[str, list[Any]]) -> int:
+    def insert_events(
+        self, columns: dict[str, list[Any]], *, dedup_token: str | None = None
+    ) -> int:
+        self.tokens.append(dedup_token)
         if self.fatal:
             raise ValueError("Code: 60. Unknown table")
         if self.fail_first:
@@ -377,5 +381,5 @@ def test_default_pipeline_scores_before_redacting() -> None:
     from streams.app import default_pipeline
     from tocsin.settings import Settings
 
-    assert default_pipeline(Settings()).names == ["toxicity", "pii"]
-    assert default_pipeline(Settings(toxicity={"enabled": False})).names == ["pii"]
+    assert default_pipeline(Settings()).names == ["toxicity", "pii", "judging"]
+    assert default_pipeline(Settings(toxicity={"enabled": False})).names == ["pii", "judging"]

@@ -6,6 +6,10 @@ Commands
     Validate a spec file and print the burn factor derived for every alert.
 ``tocsin slo backtest --spec FILE --series FILE [--slo NAME]``
     Replay per-minute ``(total, bad)`` counts and print the alert transitions as JSONL.
+``tocsin slo backtest --from T --to T``
+    Replay the stored events through the SLOs the worker applies.
+``tocsin slo list``
+    The SLOs in force (configured per deployment, zero-config defaults) and their source.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 import typer
 
 from detectors.slo import SloSpec, SpecError, SpecFile, evaluate_series, load_spec_file
+from detectors.slo.in_force import SlosInForce
 from tocsin.settings import load_settings
 
 slo_app = typer.Typer(
@@ -176,9 +181,11 @@ def backtest(
             _fail(f"--to ({to}) must be after --from ({from_})", 2)
         if series is not None:
             _fail("use either --series or --from/--to, not both", 2)
-        spec_file = _load(spec)
-        chosen = list(spec_file.slos) if slo is None else [_pick(spec_file, slo)]
-        _backtest_store(chosen, start, end)
+        in_force = _in_force(spec)
+        names = [s.name for s in in_force.all]
+        if slo is not None and slo not in names:
+            _fail(f"no SLO named {slo!r} in force; the SLOs are {', '.join(names)}", 2)
+        _backtest_store(in_force, start, end, only=slo)
         return
     if series is None:
         _fail("give --series FILE (per-minute `total,bad` counts) or --from/--to", 2)
@@ -205,8 +212,11 @@ def backtest(
         )
 
 
-def _backtest_store(slos: list[SloSpec], start: datetime, end: datetime) -> None:
-    """Replay the stored events of ``[start, end)`` and print the transitions."""
+def _backtest_store(
+    slos: SlosInForce, start: datetime, end: datetime, *, only: str | None = None
+) -> None:
+    """Replay the stored events of ``[start, end)`` through the SLOs the worker applies
+    (configured ones per deployment, zero-config defaults) and print the transitions."""
     from rich.console import Console
     from rich.progress import Progress
 
@@ -228,6 +238,8 @@ def _backtest_store(slos: list[SloSpec], start: datetime, end: datetime) -> None
                 progress.update(task, completed=(t - start).total_seconds())
 
             for t in replay_events(client, slos, start, end, on_progress=advance):
+                if only is not None and t.slo != only:
+                    continue
                 at = datetime.fromtimestamp((t.minute + 1) * 60, UTC)
                 row = {
                     "minute": t.minute - base,
@@ -350,7 +362,56 @@ def _check(total: object, bad: object, name: str, lineno: int) -> tuple[int, int
     return t, b
 
 
+# --------------------------------------------------------------------------- list
+
+
+@slo_app.command("list")
+def list_cmd(
+    spec: SpecOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Show the SLOs in force in the worker and where each comes from.
+
+    The configured spec file's SLOs are judged per service, deployment and track; events
+    that no configured SLO selects (all of them without a spec file) get the zero-config
+    defaults: availability 99.9% over 30 days and toxicity 99.5%.
+
+    Example:  tocsin slo list --json
+    """
+    rows = _in_force(spec).describe()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} SLO(s) in force")
+    for col in ("name", "source", "objective", "period", "selects", "grouped by", "alerts"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["source"],
+            f"{r['objective']:.4%}",
+            r["period"],
+            ", ".join(f"{k}={'|'.join(v)}" for k, v in r["selector"].items()) or "all events",
+            ", ".join(r["group_by"]),
+            ", ".join(f"{a['window']} {a['severity']} x{a['factor']:g}" for a in r["alerts"]),
+        )
+    Console().print(table)
+
+
 # --------------------------------------------------------------------------- helpers
+
+
+def _in_force(spec: Path | None) -> SlosInForce:
+    """The SLOs in force: those of ``spec`` (else the worker's), plus the defaults."""
+    from detectors.slo.in_force import slos_in_force
+
+    if spec is not None:
+        return slos_in_force(_load(spec))
+    path = load_settings().slo.spec_path()
+    return slos_in_force(None if path is None else _load(path))
 
 
 def _load(spec: Path | None) -> SpecFile:

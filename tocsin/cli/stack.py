@@ -306,6 +306,13 @@ def _print_status(status: dict[str, Any], as_json: bool) -> None:
                 f"  written {m.get('written', 0):,}  dead letters {m.get('dead_lettered', 0):,}"
                 f"  lag {m.get('lag', 0):,}  batches {m.get('batches', 0):,}"
             )
+            if "toxicity_sampling_ratio" in m:
+                line += (
+                    f"  toxicity scored {m['toxicity_sampling_ratio']:.0%}"
+                    f" ({m.get('toxicity_texts_per_s', 0):,.0f}/s)"
+                )
+            if m.get("alerts_emitted"):
+                line += f"  alerts {m['alerts_emitted']:,}  late events {m.get('late_events', 0):,}"
             if m.get("paused"):
                 line += "  [yellow]paused: the store is not accepting writes[/yellow]"
             if m.get("last_error"):

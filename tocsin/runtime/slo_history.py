@@ -24,6 +24,8 @@ import numpy as np
 from clickhouse_connect.driver.client import Client
 
 from detectors.slo import SloEvaluator, SloSpec, Transition
+from detectors.slo.evaluator import WEIGHT_FIELD, WEIGHTED_FIELDS
+from detectors.slo.in_force import SlosInForce
 
 __all__ = ["HistoryError", "needed_fields", "replay_events"]
 
@@ -42,12 +44,14 @@ def needed_fields(slos: Iterable[SloSpec]) -> list[str]:
         fields.update(name for name, _ in slo.selector.patterns)
         fields.update(slo.group_by)
         fields.add(slo.sli.field)
+        if slo.sli.field in WEIGHTED_FIELDS:
+            fields.add(WEIGHT_FIELD)
     return sorted(fields)
 
 
 def replay_events(
     client: Client,
-    slos: list[SloSpec],
+    slos: SlosInForce | list[SloSpec],
     start: datetime,
     end: datetime,
     *,
@@ -55,6 +59,9 @@ def replay_events(
     on_progress: Callable[[datetime], None] | None = None,
 ) -> Iterator[Transition]:
     """Transitions of ``slos`` over the stored events of ``[start, end)`` (UTC).
+
+    ``slos`` is what the worker applies (:func:`detectors.slo.in_force.slos_in_force`:
+    configured SLOs per deployment plus the zero-config defaults), or a plain list of SLOs.
 
     Transition minutes are epoch minutes. Every minute up to ``end`` is evaluated at the
     end, so an alert that is still firing at ``end`` shows as firing.
@@ -64,15 +71,17 @@ def replay_events(
     HistoryError
         A field the SLOs need is not a column of the events.
     """
+    in_force = slos if isinstance(slos, SlosInForce) else SlosInForce(tuple(slos), ())
     columns = [r[0] for r in client.query(f"DESCRIBE TABLE {EVENTS_VIEW}").result_rows]
-    fields = needed_fields(slos)
+    fields = needed_fields(in_force.all)
     missing = [f for f in fields if f not in columns]
     if missing:
         raise HistoryError(
             f"the SLOs read {', '.join(missing)}, which {EVENTS_VIEW} does not have "
             f"(its columns: {', '.join(columns)})"
         )
-    evaluator = SloEvaluator(slos, lateness_minutes=0)
+    # The worker's evaluators: configured SLOs, then the defaults for unselected events.
+    evaluator = SloEvaluator(in_force.slos, defaults=in_force.defaults, lateness_minutes=0)
     select = ", ".join(f"`{f}`" for f in fields)
     query = (
         f"SELECT toUnixTimestamp64Milli(ts) AS ts_ms, {select} FROM {EVENTS_VIEW} "
@@ -88,6 +97,10 @@ def replay_events(
             batch: dict[str, Any] = {"ts": np.asarray(data[0], dtype=np.int64)}
             for name, values in zip(fields, data[1:], strict=True):
                 batch[name] = np.asarray(values, dtype=object)
+            if WEIGHT_FIELD in batch:
+                batch[WEIGHT_FIELD] = np.array(
+                    [np.nan if v is None else v for v in batch[WEIGHT_FIELD]], dtype=np.float64
+                )
             yield from evaluator.observe_events(batch)
         t = t_next
         if on_progress is not None:

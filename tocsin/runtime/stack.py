@@ -239,7 +239,8 @@ class Stack:
             try:
                 reply = httpx.get(f"http://{LOCALHOST}:{port}/tocsin/status", timeout=timeout)
                 reply.raise_for_status()
-                out[name] = reply.json().get("metrics") or {}
+                body = reply.json()
+                out[name] = {**(body.get("metrics") or {}), **(body.get("monitors") or {})}
             except (httpx.HTTPError, ValueError) as exc:
                 out[name] = {"error": f"status endpoint did not answer ({exc})"}
         return out
