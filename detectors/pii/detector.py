@@ -329,11 +329,16 @@ class PiiDetector:
         stored copy still shows what was wrong with the record, without the personal data.
         Returns the masked bytes and how many spans were masked.
 
+        Only the pattern recognizers run here: the NER tagger reads prose, and on binary
+        framing and field names it masks diagnostic bytes ("bad_magic") as names.
+
         >>> PiiDetector().mask_bytes(b"\\x00\\x0email a@b.example \\xff")
         (b'\\x00\\x0email *********** \\xff', 1)
         """
         text = data.decode("utf-8", "surrogateescape")
-        findings = self.analyze(text)
+        if not self.enabled or not text:
+            return data, 0
+        findings = self._analyze_one(text[: self.max_chars], [])
         if not findings:
             return data, 0
         out = bytearray()
