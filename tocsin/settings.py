@@ -87,6 +87,12 @@ class PiiSettings(BaseModel):
     hmac_key: SecretStr = SecretStr("tocsin-default-key-change-me")  # used by mode=hash
     max_chars: int = Field(1_000_000, ge=1)  # scanned prefix; the rest is cut from the output
     store_raw: bool = False  # store unredacted text in ClickHouse only when asked
+    ner: bool = True  # PERSON/LOCATION through the ONNX NER bundle; `pii.ner: off` = patterns only
+    ner_model_dir: Path | None = None  # None = the NER bundle shipped with tocsin
+    ner_providers: list[str] | None = None  # None = CUDA when available, else CPU
+    ner_batch_size: int = Field(256, ge=1, description="rows per NER ONNX run, length-bucketed")
+    ner_threads: int = Field(1, ge=1, description="threads of the NER ONNX session")
+    ner_max_chars: int = Field(100_000, ge=1, description="prefix of a text read by the NER")
 
 
 class ToxicitySettings(BaseModel):
