@@ -578,7 +578,13 @@ def test_kill9_mid_stream_then_restart_lands_every_event_exactly_once(
     total = 30_000
     gen = TrafficGenerator(seed=16)
     values = gen.encoded(total)
-    env = {"TOCSIN_WORKER__BATCH_SIZE": "2000", "TOCSIN_WORKER__COMMIT_INTERVAL_S": "0.5"}
+    env = {
+        "TOCSIN_WORKER__BATCH_SIZE": "2000",
+        "TOCSIN_WORKER__COMMIT_INTERVAL_S": "0.5",
+        # exactly-once is under test: names by the NER model would only slow it down (the
+        # generated PII is e-mails, phones and cards, found by the patterns)
+        "TOCSIN_PII__NER": "false",
+    }
     feeder = threading.Thread(
         target=lambda: [
             produce(broker.bootstrap_servers, values[i : i + 5000]) for i in range(0, total, 5000)
@@ -669,7 +675,8 @@ def test_a_crash_between_insert_and_commit_loses_nothing_and_duplicates_nothing(
     env = {
         "TOCSIN_WORKER__BATCH_SIZE": "1000",
         "TOCSIN_WORKER__COMMIT_INTERVAL_S": "0",  # a commit after every batch
-        "TOCSIN_TOXICITY__ENABLED": "false",  # the commit path is under test, not the model
+        "TOCSIN_TOXICITY__ENABLED": "false",  # the commit path is under test, not the models
+        "TOCSIN_PII__NER": "false",
     }
     crashing = WorkerProcess(
         home,
