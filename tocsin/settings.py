@@ -87,7 +87,10 @@ class PiiSettings(BaseModel):
     hmac_key: SecretStr = SecretStr("tocsin-default-key-change-me")  # used by mode=hash
     max_chars: int = Field(1_000_000, ge=1)  # scanned prefix; the rest is cut from the output
     store_raw: bool = False  # store unredacted text in ClickHouse only when asked
-    ner: bool = True  # PERSON/LOCATION through the ONNX NER bundle; `pii.ner: off` = patterns only
+    # PERSON/LOCATION through the ONNX NER bundle. Off by default: the shipped model still
+    # flags words of logs and code as names (148 of the shared vectors' texts over-redacted)
+    # and is ~25x slower than the patterns on the CPU (README, PII).
+    ner: bool = False
     ner_model_dir: Path | None = None  # None = the NER bundle shipped with tocsin
     ner_providers: list[str] | None = None  # None = CUDA when available, else CPU
     ner_batch_size: int = Field(256, ge=1, description="rows per NER ONNX run, length-bucketed")

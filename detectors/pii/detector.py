@@ -170,7 +170,7 @@ class PiiDetector:
         hmac_key: str | bytes = DEFAULT_HMAC_KEY,
         max_chars: int = 1_000_000,
         enabled: bool = True,
-        ner: bool = True,
+        ner: bool = False,
         ner_model_dir: str | Path | None = None,
         ner_providers: Sequence[str] | None = None,
         ner_batch_size: int = 256,

@@ -37,7 +37,7 @@ def test_the_set_is_large_and_varied(cases: list[dict]) -> None:
 
 
 def test_per_type_precision_and_recall(cases: list[dict], report: Callable[[str], None]) -> None:
-    table, errors = score(cases, _findings(PiiDetector(), cases))
+    table, errors = score(cases, _findings(PiiDetector(ner=True), cases))
     text = format_table(table)
     report("tocsin PII set (tests/golden/data; match = same type, overlapping span)\n" + text)
     failing = [
@@ -59,7 +59,7 @@ def test_ner_off_finds_no_people(cases: list[dict]) -> None:
 
 
 def test_redaction_removes_every_labelled_name_and_address(cases: list[dict]) -> None:
-    det = PiiDetector(mode="hash", hmac_key="golden")
+    det = PiiDetector(mode="hash", hmac_key="golden", ner=True)
     redacted = det.redact_batch([c["text"] for c in cases]).texts
     survivors = []
     for case, out in zip(cases, redacted, strict=True):

@@ -32,6 +32,7 @@ def test_names_and_addresses_are_redacted_before_they_are_stored(
         e["response"] = "Thanks Maria, I have noted your address."
     produce(broker.bootstrap_servers, [encode_event(e) for e in events])
     settings = make_settings(tmp_path / "home", broker.bootstrap_servers)
+    settings.pii.ner = True  # opt-in
     with running_monitor(settings, broker.bootstrap_servers) as run:
         wait_until(lambda: counts(run.scalar) == (40, 40), 60, "40 events")
         leaked = run.scalar(

@@ -32,7 +32,7 @@ DONE_WHEN = (
 
 
 def test_the_issue_example_finds_person_phone_and_address() -> None:
-    found = PiiDetector().analyze(DONE_WHEN)
+    found = PiiDetector(ner=True).analyze(DONE_WHEN)
     got = {(f.type, DONE_WHEN[f.start : f.end]) for f in found}
     assert ("PERSON", "Maria José Gómez Ruiz") in got
     assert ("PHONE_NUMBER", "06 12 34 56 78") in got
@@ -40,18 +40,25 @@ def test_the_issue_example_finds_person_phone_and_address() -> None:
 
 
 def test_redaction_replaces_names_and_hash_is_stable_per_key() -> None:
-    det = PiiDetector(mode="hash", hmac_key="k1")
+    det = PiiDetector(mode="hash", hmac_key="k1", ner=True)
     a = det.redact("Dear Anna Kowalczyk, thanks.").text
     b = det.redact("Please forward this to anna  kowalczyk.").text
     token = next(t for t in a.split() if t.startswith("<PERSON:"))
     assert token.rstrip(",") in b  # same person, other case and spacing: same token
-    other = PiiDetector(mode="hash", hmac_key="k2").redact("Dear Anna Kowalczyk, thanks.").text
+    other = (
+        PiiDetector(mode="hash", hmac_key="k2", ner=True)
+        .redact("Dear Anna Kowalczyk, thanks.")
+        .text
+    )
     assert token not in other
-    assert PiiDetector().redact("Dear Anna Kowalczyk, thanks.").text == "Dear <PERSON>, thanks."
+    assert (
+        PiiDetector(ner=True).redact("Dear Anna Kowalczyk, thanks.").text
+        == "Dear <PERSON>, thanks."
+    )
 
 
 def test_brands_countries_and_months_are_not_people() -> None:
-    det = PiiDetector()
+    det = PiiDetector(ner=True)
     for text in (
         "My Samsung fridge and my Bosch oven both need repairs.",
         "I live in France and I need to file taxes.",
@@ -63,13 +70,13 @@ def test_brands_countries_and_months_are_not_people() -> None:
 
 def test_ner_off_and_entity_selection() -> None:
     assert not any(f.type == "PERSON" for f in PiiDetector(ner=False).analyze(DONE_WHEN))
-    only_people = PiiDetector(entities=["PERSON"])
+    only_people = PiiDetector(entities=["PERSON"], ner=True)
     assert {f.type for f in only_people.analyze(DONE_WHEN)} == {"PERSON"}
     assert "LOCATION" not in only_people.entities
 
 
 def test_batch_and_single_text_agree() -> None:
-    det = PiiDetector()
+    det = PiiDetector(ner=True)
     texts = [DONE_WHEN, "", "no pii here", "Thanks,\nMike", "x" * 5000 + " Anna Nowak"]
     assert det.analyze_batch(texts) == [det.analyze(t) for t in texts]
 
@@ -144,6 +151,7 @@ def test_national_phone_rules(value: str, cue: bool, ok: bool) -> None:
 
 
 def test_settings_pii_ner_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().pii.ner is False  # opt-in (README: precision on logs and code, speed)
     monkeypatch.setenv("TOCSIN_PII__NER", "off")
     s = Settings()
     assert s.pii.ner is False
@@ -155,6 +163,7 @@ def test_settings_pii_ner_switch(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_cli_scan_reports_people(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TOCSIN_CONFIG", raising=False)
     monkeypatch.setenv("TOCSIN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TOCSIN_PII__NER", "on")
     runner = CliRunner()
     line = json.dumps({"id": 1, "text": DONE_WHEN})
     res = runner.invoke(app, ["pii", "scan", "-"], input=line + "\n")
@@ -172,10 +181,11 @@ def test_cli_scan_reports_people(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ids=lambda t: f"{t[:6]!r}x{len(t)}",
 )
 def test_ner_on_huge_and_odd_inputs_is_bounded(text: str) -> None:
-    det = PiiDetector(max_chars=2_000_000)
+    det = PiiDetector(max_chars=2_000_000, ner=True)
     t0 = time.perf_counter()
     found = det.analyze(text + " mail ana@example.org")
     elapsed = time.perf_counter() - t0
     assert found[-1].type == "EMAIL_ADDRESS"  # patterns read the whole text
     assert all(f.end <= det.ner_max_chars for f in found if f.type in ("PERSON", "LOCATION"))
-    assert elapsed < 20.0, f"{elapsed:.1f}s"  # ~0.5 s on a quiet machine; NER reads 100k chars
+    # ~0.5 s on a quiet machine (NER reads 100k chars); generous for loaded CI machines
+    assert elapsed < 60.0, f"{elapsed:.1f}s"

@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
             None,
             "--ner/--no-ner",
             help="PERSON and LOCATION through the ONNX NER bundle. Default: pii.ner from the "
-            "settings (on).",
+            "settings (off: opt-in, see README).",
         ),
     ) -> None:
         """Scan JSONL {"id","text"} records (or plain lines) and write findings + redacted text.
