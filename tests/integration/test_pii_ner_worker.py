@@ -46,4 +46,5 @@ def test_names_and_addresses_are_redacted_before_they_are_stored(
         prompt = run.scalar("SELECT any(prompt) FROM events")
     assert int(leaked) == 0
     assert int(flagged) == 40
-    assert prompt.startswith("Hi, I'm <PERSON>, I live at <LOCATION>")
+    # (the query endpoint escapes the apostrophe: compare the redacted part only)
+    assert prompt.endswith("<PERSON>, I live at <LOCATION>.")
