@@ -24,7 +24,8 @@ from confluent_kafka import Producer
 from streams.codec import encode_event
 from streams.generator import TrafficGenerator
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(180)]
+# generous: `tocsin up` starts broker, store, worker and OTLP receiver twice, on shared CPUs
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(600)]
 
 TOTAL = 20_000
 CLI = [sys.executable, "-c", "from tocsin.cli import main; main()"]
