@@ -596,7 +596,7 @@ def test_kill9_mid_stream_then_restart_lands_every_event_exactly_once(
         worker = WorkerProcess(tmp_path / "home", broker.bootstrap_servers, **env).start()
         worker.wait_ready()
         # generous: every event also goes through toxicity scoring on the CPU (~1,200/s here)
-        wait_until(lambda: worker.counts()[1] == total, 180, f"{total} unique events")
+        wait_until(lambda: worker.counts()[1] == total, 420, f"{total} unique events")
         assert worker.counts() == (total, total)
         assert int(worker.sql("SELECT count() FROM dead_letters")) == 0
         status = httpx.get(worker.url + "tocsin/status", timeout=10).json()
