@@ -24,7 +24,8 @@ from confluent_kafka import Producer
 from streams.codec import encode_event
 from streams.generator import TrafficGenerator
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(180)]
+# generous: `tocsin up` starts broker, store, worker and OTLP receiver twice, on shared CPUs
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(600)]
 
 TOTAL = 20_000
 CLI = [sys.executable, "-c", "from tocsin.cli import main; main()"]
@@ -116,7 +117,7 @@ def test_done_when_every_valid_event_once_every_malformed_one_dead_lettered(
 
         cli(home, "up", "--detach", env=env)  # restarts worker-0 with the same id
         query = "SELECT count() AS n, uniqExact(event_id) AS u FROM events FINAL"
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 400  # toxicity on a shared CPU: generous
         while (row := sql_json(home, query, env)[0])["u"] < TOTAL:
             assert time.monotonic() < deadline, f"only {row} after the restart"
             time.sleep(0.5)
