@@ -5,13 +5,16 @@ On the embedded noida-db broker and chdb, one worker (the worker's own
 events for every run (four services, a canary incident half-way, keyed by service as the
 SDK does, event time advancing 50 ms per event so minutes close all the time):
 
-1. ``baseline``: decode + PII redaction + insert + commit, monitors off (the worker before
-   live monitoring), the baseline of the monitor-cost ratio;
+1. ``baseline``: decode + PII redaction (pattern recognizers, ``pii.ner: off``) + insert +
+   commit, monitors off (the worker before live monitoring), the baseline of the
+   monitor-cost ratio;
 2. ``monitors``: the same plus the SLO, drift and canary monitors on every event, alerts
    on the topic and in ClickHouse, checkpoints with every commit;
 3. ``full_auto``: the worker's defaults: toxicity ``auto`` (a weighted sample while
    behind), PII and the monitors;
-4. ``full_always``: every answer scored on the CPU, PII and the monitors (on a subset).
+4. ``full_always``: every answer scored on the CPU, PII and the monitors (on a subset);
+5. ``defaults_with_ner``: the worker's defaults, person names and addresses found by the
+   NER model on every prompt and answer too (on a subset).
 
 Monitor cost = 1 - rate(monitors) / rate(baseline), i.e. the share of the worker's time
 the monitors take at that rate. Then the alert latency: a producer sends a canary incident
@@ -79,7 +82,9 @@ def produce(bootstrap: str, events: list[Any], values: list[bytes], topic: str =
     assert p.flush(120) == 0
 
 
-def settings_for(home: Path, bootstrap: str, group: str, *, monitors: bool, toxicity: str) -> Any:
+def settings_for(
+    home: Path, bootstrap: str, group: str, *, monitors: bool, toxicity: str, ner: bool = False
+) -> Any:
     from tocsin.settings import Settings, TopicSettings, WorkerSettings
 
     return Settings(
@@ -87,7 +92,7 @@ def settings_for(home: Path, bootstrap: str, group: str, *, monitors: bool, toxi
         bootstrap_servers=bootstrap,
         topics=TopicSettings(events=TOPIC, partitions=PARTITIONS),
         worker=WorkerSettings(batch_size=10_000, group_id=group, poll_timeout_s=0.5),
-        pii={"enabled": True},
+        pii={"enabled": True, "ner": ner},
         toxicity={
             "enabled": toxicity != "off",
             "sampling": "auto" if toxicity == "off" else toxicity,
@@ -99,7 +104,7 @@ def settings_for(home: Path, bootstrap: str, group: str, *, monitors: bool, toxi
 
 
 def run_worker(
-    root: Path, bootstrap: str, n: int, *, monitors: bool, toxicity: str = "off"
+    root: Path, bootstrap: str, n: int, *, monitors: bool, toxicity: str = "off", ner: bool = False
 ) -> dict[str, Any]:
     """The worker's batch consumer on the first ``n`` events of the topic."""
     from streams.app import MonitorThread, build_monitor
@@ -145,6 +150,7 @@ def run_worker(
         "events": m.written,
         "monitors": monitors,
         "toxicity": toxicity,
+        "pii_ner": ner,
         "unique_rows": uniq,
         "events_per_s": (m.written - first) / (t_end - t_first),
         "cpu_s_per_1k": 1000 * cpu / max(1, m.written),
@@ -283,6 +289,12 @@ def main(argv: list[str] | None = None) -> int:
             ("monitors", {"monitors": True}, n),
             ("full_auto", {"monitors": True, "toxicity": "auto"}, n),
             ("full_always", {"monitors": True, "toxicity": "always"}, min(n, 15_000)),
+            # the defaults: names and addresses by the NER model too, on every text
+            (
+                "defaults_with_ner",
+                {"monitors": True, "toxicity": "auto", "ner": True},
+                min(n, 30_000),
+            ),
         ):
             runs[name] = run_worker(root, bootstrap, count, **kw)
             print(

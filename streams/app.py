@@ -293,6 +293,9 @@ class WorkerParts:
     client: Client
     query_client: Client
     metrics: WorkerMetrics | None = None
+    #: Whether the worker serves the query endpoint: only when it opened chdb in-process; a
+    #: store reached over HTTP (a server, or the embedded store process) serves itself.
+    serves_queries: bool = True
 
 
 def build_monitor(
@@ -314,7 +317,7 @@ def build_monitor(
     from confluent_kafka import Consumer, Producer
 
     from sinks.base import RetryableError
-    from sinks.clickhouse.client import connect, resolve_url
+    from sinks.clickhouse.client import connect, is_embedded, resolve_url
     from sinks.clickhouse.migrations import migrate
     from sinks.clickhouse.monitor_store import MonitorStore
     from sinks.clickhouse.writer import EventWriter
@@ -375,7 +378,13 @@ def build_monitor(
         if isinstance(stage, ToxicityStage) and stage.sampler is not None:
             stage.lag = lambda: monitor.metrics.lag
     metrics.bind(monitor)
-    return WorkerParts(monitor=monitor, client=client, query_client=query_client, metrics=metrics)
+    return WorkerParts(
+        monitor=monitor,
+        client=client,
+        query_client=query_client,
+        metrics=metrics,
+        serves_queries=is_embedded(url),
+    )
 
 
 def _die(exc: BaseException) -> None:
@@ -443,6 +452,7 @@ def build_app(
     from faust.web.base import BlueprintManager
 
     from sinks.clickhouse.query_server import QueryService
+    from streams.membership import leave_group
 
     worker_dir = settings.run_dir / worker_id
     worker_dir.mkdir(parents=True, exist_ok=True)
@@ -504,6 +514,8 @@ def build_app(
 
         async def on_stop(self) -> None:
             await asyncio.to_thread(thread.stop)
+            # a clean stop hands the partitions over now (static members do not leave)
+            await leave_group(bootstrap, settings.worker.group_id, worker_id)
             parts.query_client.close()
             parts.client.close()
             with contextlib.suppress(FileNotFoundError):
@@ -520,7 +532,8 @@ def build_app(
         ]
     )
     web_app = app.web.web_app  # type: ignore[attr-defined]
-    web_app.add_routes(QueryService(parts.query_client).routes())
+    if parts.serves_queries:
+        web_app.add_routes(QueryService(parts.query_client).routes())
 
     async def status(request: web.Request) -> web.Response:
         return web.json_response(run_info())

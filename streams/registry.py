@@ -281,6 +281,20 @@ class SchemaRegistryClient:
             self._ids[key] = schema_id
         return schema_id
 
+    def latest(self, subject: str) -> dict[str, Any] | None:
+        """The latest Avro schema registered under ``subject``, or None when there is none
+        (not cached: it changes)."""
+        try:
+            body = self._request("GET", f"/subjects/{subject}/versions/latest")
+        except SchemaRegistryError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if body.get("schemaType", "AVRO") != "AVRO":
+            return None
+        latest: dict[str, Any] = json.loads(body["schema"])
+        return latest
+
 
 class RegistrySchemaResolver:
     """Writer schemas from a Confluent Schema Registry; local schemas registered on demand.

@@ -87,6 +87,12 @@ class PiiSettings(BaseModel):
     hmac_key: SecretStr = SecretStr("tocsin-default-key-change-me")  # used by mode=hash
     max_chars: int = Field(1_000_000, ge=1)  # scanned prefix; the rest is cut from the output
     store_raw: bool = False  # store unredacted text in ClickHouse only when asked
+    ner: bool = True  # PERSON/LOCATION through the ONNX NER bundle; `pii.ner: off` = patterns only
+    ner_model_dir: Path | None = None  # None = the NER bundle shipped with tocsin
+    ner_providers: list[str] | None = None  # None = CUDA when available, else CPU
+    ner_batch_size: int = Field(256, ge=1, description="rows per NER ONNX run, length-bucketed")
+    ner_threads: int = Field(1, ge=1, description="threads of the NER ONNX session")
+    ner_max_chars: int = Field(100_000, ge=1, description="prefix of a text read by the NER")
 
 
 class ToxicitySettings(BaseModel):
@@ -402,6 +408,29 @@ class FaultSettings(BaseModel):
     crash_after: int = Field(1, ge=1)
 
 
+class OtlpSettings(BaseModel):
+    """The OTLP/HTTP receiver for OpenTelemetry GenAI spans (see streams.otlp)."""
+
+    enabled: bool = Field(True, description="`tocsin up` starts the receiver")
+    host: str = Field("127.0.0.1", description="bind address of `tocsin otlp`")
+    port: int = Field(
+        4318, ge=0, le=65535, description="`tocsin otlp` port; `tocsin up` picks a free one"
+    )
+    join_wait_s: float = Field(
+        2.0, ge=0, description="how long a span without an answer waits for its log records"
+    )
+    max_pending: int = Field(10_000, ge=1, description="spans and log groups held at most")
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="largest request")
+    deployment_attribute: str = Field(
+        "deployment.name",
+        description="resource attribute naming the deployment; else service.name-service.version",
+    )
+    track_attribute: str = Field(
+        "tocsin.track", description="resource attribute naming the track (stable, canary...)"
+    )
+    default_track: Literal["stable", "canary", "shadow", "baseline"] = "stable"
+
+
 class Settings(BaseSettings):
     """All of tocsin's configuration."""
 
@@ -429,6 +458,7 @@ class Settings(BaseSettings):
     slo: SloSettings = SloSettings()
     canary: CanarySettings = CanarySettings()
     faults: FaultSettings = FaultSettings()
+    otlp: OtlpSettings = OtlpSettings()
     alerting: AlertingSettings = AlertingSettings()
     rollback: RollbackSettings = RollbackSettings()
 

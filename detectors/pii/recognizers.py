@@ -52,6 +52,7 @@ __all__ = [
     "find_ipv6",
     "find_jwt",
     "find_phone_international",
+    "find_phone_national",
     "find_private_key",
     "numeric_finder",
 ]
@@ -344,6 +345,114 @@ def find_phone_international(text: str, shape: bytes, out: list[Finding]) -> Non
                 out.append(Finding("PHONE_NUMBER", s, e, _PHONE_NATIONAL_SCORE))
 
 
+# National numbers as written outside North America: digit groups separated by spaces,
+# dots, dashes or a slash, the first group possibly in parentheses, possibly after a
+# trunk "8" (Russia), "00" + country code, and an extension ("ext. 204", "x123").
+_PHONE_GROUPS_SHAPE = re.compile(
+    rb"""(?<![0Aa_+\-./(,])
+    (?:0[ ])?                                   # trunk "8 " before an area code
+    (?:\(0{1,5}\)[ ]?|0{1,5})                    # first group, maybe "(030)"
+    (?:(?:[ ]|[ ]?[.\-/][ ]?)0{1,8}){1,5}        # more groups
+    (?:[ ]?(?:aaa\.?|a|Aaa\.?|\#)[ ]?0{1,5})?    # extension
+    (?![0Aa_]|[.\-/,]0)""",
+    _X,
+)
+_DIGIT_RUN = re.compile(r"\d+", re.ASCII)
+_EXTENSION = re.compile(r"(?:\s*(?:ext\.?|x|Ext\.?|#)\s*\d{1,5})$", re.ASCII)
+# Groupings that only phone numbers use (two-digit groups, 4-digit groups after a short
+# area code): reported without a cue. The others need a phone word shortly before.
+_PHONE_GROUPINGS = frozenset(
+    {(3, 2, 2, 2), (2, 3, 2, 2), (3, 3, 2, 2), (2, 2, 2, 2, 2), (2, 4, 4), (3, 4, 4),
+     (1, 3, 3, 4), (3, 3, 4), (2, 4, 2, 2), (2, 3, 4)}
+)  # fmt: skip
+_CUE_GROUPINGS = frozenset({(3, 3, 3), (4, 4), (4, 3, 3), (3, 4), (4, 3, 4), (4, 4, 4)})
+_PHONE_CUE = re.compile(
+    r"phone|tel\b|tel[:.]|telf|mobile|\bmob\b|\bcell|call|ring |reach|contact|number|\bno\.|"
+    r"\bnr\b|whatsapp|\bsms\b|text me|\bfax|hotline|landline|handy|telefon|téléphone|"
+    r"portable|numéro|número|numero|nummer|móvil|movil|celular|cellulare|fijo|llám|appel|"
+    r"\bruf|zadzwo|puhelin|telefone|電話|电话|전화",
+)
+
+
+def _date_like(groups: list[str], seps: set[str]) -> bool:
+    if len(groups) != 3 or not seps <= {".", "/", "-"}:
+        return False
+    a, b, c = (len(g) for g in groups)
+    return (a <= 2 and b <= 2 and c in (2, 4)) or (a == 4 and b <= 2 and c <= 2)
+
+
+def national_phone_valid(value: str, cue: bool) -> bool:
+    """Whether a grouped digit sequence is a national phone number (see ``find_phone_national``).
+
+    >>> [national_phone_valid(v, False) for v in ["06 12 34 56 78", "15.03.2024", "2019-2023"]]
+    [True, False, False]
+    >>> national_phone_valid("987 654 321", False), national_phone_valid("987 654 321", True)
+    (False, True)
+    """
+    core = _EXTENSION.sub("", value)
+    groups = _DIGIT_RUN.findall(core)
+    digits = "".join(groups)
+    n = len(digits)
+    if len(groups) < 2 or not 8 <= n <= 15 or any(len(g) < 2 for g in groups[2:]):
+        return False
+    seps = set(re.sub(r"[\d()]", "", core).split()) | ({" "} if " " in core else set())
+    if _date_like(groups, {x.strip() for x in seps if x.strip()} or {" "}):
+        return False
+    paren = "(" in core
+    first = groups[0]
+    if tuple(len(g) for g in groups) == (3, 2, 4) and "-" in core:
+        return False  # the shape of a US SSN, valid or not
+    if digits.startswith("00"):
+        return n >= 11 and digits[2] != "0"
+    if n > 13:
+        return False
+    if first == "8" and (paren or n == 11):  # Russian trunk prefix
+        return n == 11
+    if digits[0] == "0":
+        return n >= 9 or (cue and n >= 8)
+    if paren:
+        return n >= 9
+    lengths = tuple(len(g) for g in groups)
+    if lengths in _PHONE_GROUPINGS and "." not in core:  # "746.74.37.71" is not a phone
+        return True
+    return cue and lengths in _CUE_GROUPINGS
+
+
+def find_phone_national(text: str, shape: bytes, out: list[Finding]) -> None:
+    """National phone numbers of European, Asian, African and Latin American formats.
+
+    Trunk-prefixed numbers (``06 12 34 56 78``, ``030 12345678``, ``(02) 9876 5432``,
+    ``8 (912) 345-67-89``), ``00`` + country code, parenthesised area codes
+    (``(11) 91234-5678``), groupings only phones use (``612 34 56 78``, ``55 1234 5678``),
+    and with a phone word shortly before (``call``, ``tel``, ``móvil``...) also groupings
+    that numbers share (``987 654 321``). Extensions are kept in the span. Dates,
+    versions, prices and order numbers are refused.
+
+    >>> from detectors.pii.shape import text_shape
+    >>> t = "Tel. 030 12345678, (11) 91234-5678, 0044 20 7946 0958 x12; due 15.03.2024, v1.2.3"
+    >>> out = []; find_phone_national(t, text_shape(t), out); [t[f.start:f.end] for f in out]
+    ['030 12345678', '(11) 91234-5678', '0044 20 7946 0958 x12']
+    """
+    if b"0" not in shape:
+        return
+    for m in _PHONE_GROUPS_SHAPE.finditer(shape):
+        s, e = m.span()
+        value = text[s:e]
+        if not value[-1].isdigit() or (
+            (not value.isascii() or any(c.isalpha() for c in value))
+            and _EXTENSION.search(value) is None
+        ):
+            continue  # letters other than an extension marker ("ext.", "x")
+        before = text[max(0, s - 40) : s]
+        words = before.split()
+        if words and words[-1][-1].isalnum() and any(c.isdigit() for c in words[-1]):
+            continue  # the tail of a longer code ("1Z 999 AA1 01 2345 6784")
+        if national_phone_valid(value, False) or (
+            _PHONE_CUE.search(before.lower()) is not None and national_phone_valid(value, True)
+        ):
+            out.append(Finding("PHONE_NUMBER", s, e, _PHONE_NATIONAL_SCORE))
+
+
 def find_email(text: str, shape: bytes, out: list[Finding]) -> None:
     """E-mail addresses: the address only, without ``<>``, ``mailto:`` or punctuation.
 
@@ -488,6 +597,8 @@ ENTITY_TYPES: tuple[str, ...] = (
     "US_SSN",
     "IP_ADDRESS",
     "PHONE_NUMBER",
+    "PERSON",
+    "LOCATION",
 )
 
 _SINGLE_FINDERS: tuple[tuple[str, FindFn], ...] = (
@@ -499,6 +610,7 @@ _SINGLE_FINDERS: tuple[tuple[str, FindFn], ...] = (
     ("IBAN_CODE", find_iban),
     ("IP_ADDRESS", find_ipv6),
     ("PHONE_NUMBER", find_phone_international),
+    ("PHONE_NUMBER", find_phone_national),
 )
 
 

@@ -55,6 +55,8 @@ def normalise_value(entity: str, value: str) -> str:
     '+442079460958'
     >>> normalise_value("IP_ADDRESS", "2001:DB8:0::1")
     '2001:db8::1'
+    >>> normalise_value("PERSON", "Maria  GÓMEZ")
+    'maria gómez'
     """
     if entity == "EMAIL_ADDRESS":
         return value.lower()
@@ -65,6 +67,9 @@ def normalise_value(entity: str, value: str) -> str:
         return _NON_DIGIT.sub("", value)
     if entity == "IBAN_CODE":
         return value.replace(" ", "").upper()
+    if entity in ("PERSON", "LOCATION"):
+        # "Maria  Gómez" and "maria gómez" are one person: case and spacing do not count.
+        return " ".join(value.split()).casefold()
     if entity == "IP_ADDRESS":
         try:
             return str(ipaddress.ip_address(value))

@@ -26,6 +26,7 @@ from clickhouse_connect.driver.client import Client
 from sinks.base import wrap
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def resolve_url(clickhouse_url: str | None, chdb_path: Path | str) -> str:
@@ -117,6 +118,9 @@ def connect(
                     f"chdb URL {url!r} needs an absolute directory, like chdb:///var/lib/tocsin/ch"
                 )
         elif parts.scheme in ("http", "https"):
+            if parts.hostname in _LOOPBACK:
+                # on one machine compressing the batches only costs CPU on both ends
+                client_kwargs.setdefault("compress", False)
             client = clickhouse_connect.get_client(
                 interface=parts.scheme,
                 host=parts.hostname or "localhost",

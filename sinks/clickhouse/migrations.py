@@ -11,6 +11,9 @@ The same files serve a single node and a cluster. Placeholders:
 - ``{on_cluster}``: ``ON CLUSTER `c``` in cluster mode, empty otherwise;
 - ``{engine_prefix}``: ``Replicated`` in cluster mode (``ReplacingMergeTree`` becomes
   ``ReplicatedReplacingMergeTree`` with the server's default replica path), empty otherwise;
+- ``{if_cluster}`` at the start of a line: the line exists in cluster mode only (it renders
+  as a comment on a single node); ``{cluster_literal}`` / ``{database_literal}``: the names
+  as string literals, for ``Distributed(...)`` engines;
 - ``{events_ttl}``: ``TTL toDateTime(ts) + INTERVAL N DAY`` when ``events_ttl_days`` is
   given, else empty (keep forever); ``{dead_letters_ttl_days}`` (default 30). Both are read
   when the table is created: change them later with ``ALTER TABLE ... MODIFY TTL`` in a new
@@ -177,6 +180,11 @@ def render_values(
         database=quote_ident(database),
         on_cluster=f"ON CLUSTER {quote_ident(cluster)}" if cluster else "",
         engine_prefix="Replicated" if cluster else "",
+        # a line that starts with {if_cluster} exists only in cluster mode (else it renders
+        # as a comment); {cluster_literal} and {database_literal} are for Distributed(...)
+        if_cluster="" if cluster else "-- ",
+        cluster_literal=f"'{quote_ident(cluster)[1:-1]}'" if cluster else "''",
+        database_literal=f"'{quote_ident(database)[1:-1]}'",
     )
     return values
 

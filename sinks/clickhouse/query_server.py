@@ -13,8 +13,13 @@ data. It implements the part of the HTTP interface those clients use:
 - ``GET /ping`` and ``GET /`` -> ``Ok.``;
 - errors: HTTP 500, ``X-ClickHouse-Exception-Code``, body the ClickHouse exception text.
 
-It binds to 127.0.0.1 only and has no authentication: it is a local convenience, not a
-server for a network (use a real ClickHouse server with ``clickhouse_url`` for that).
+It binds to 127.0.0.1 only. Without ``users`` it has no authentication (the worker's
+in-process endpoint for tests and notebooks). With ``users`` (the embedded store process of
+``tocsin up``, :mod:`tocsin.runtime.store_process`) every request must authenticate as
+ClickHouse's HTTP interface does (HTTP basic auth, ``X-ClickHouse-User`` /
+``X-ClickHouse-Key`` headers, or ``user`` / ``password`` parameters), and each user runs on
+its own engine session: a read-only user's session has ClickHouse's ``readonly = 1``, so
+writes, DDL and setting changes fail with ``Code: 164 (READONLY)`` as on a server.
 
 Mount it on an existing aiohttp application (for instance the faust worker's web server)
 with :meth:`QueryService.routes`, run it next to one with :class:`QueryServer` (own port,
@@ -39,7 +44,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import gzip
+import hashlib
+import hmac
 import re
 import sys
 import zlib
@@ -251,6 +259,100 @@ def _decode_body(body: bytes, encoding: str) -> bytes:
     )
 
 
+def password_digest(password: str) -> str:
+    """The sha256 hex digest under which a store user's password is kept in memory.
+
+    >>> password_digest("secret")[:12]
+    '2bb80d537b1d'
+    """
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+@dataclass
+class StoreUser:
+    """A user of the endpoint: its password digest and the client its queries run on.
+
+    Give every user its own client (its own engine session): a read-only user's client has
+    ``readonly = 1`` set for its whole session (:func:`readonly_session`).
+    """
+
+    name: str
+    password_sha256: str
+    client: Client
+    readonly: bool = False
+
+
+def readonly_session(client: Client) -> Client:
+    """Make ``client``'s session read-only (ClickHouse's ``readonly = 1``) and return it.
+
+    The setting cannot be changed back in that session, so the user's queries cannot
+    lift it.
+
+    >>> from sinks.clickhouse.client import connect
+    >>> ro = readonly_session(connect("chdb://memory", database="doc_ro"))
+    >>> ro.command("SELECT getSetting('readonly')")
+    1
+    >>> ro.close()
+    """
+    client.command("SET readonly = 1")
+    return client
+
+
+def request_credentials(
+    headers: Mapping[str, str], params: Mapping[str, str]
+) -> tuple[str, str] | None:
+    """The (user, password) a request carries, the ways ClickHouse's HTTP interface reads
+    them: ``X-ClickHouse-User``/``X-ClickHouse-Key``, basic auth, ``user``/``password``.
+
+    >>> request_credentials({"Authorization": "Basic " + base64.b64encode(b"a:b c").decode()}, {})
+    ('a', 'b c')
+    >>> request_credentials({}, {"user": "u", "password": "p"})
+    ('u', 'p')
+    >>> request_credentials({}, {}) is None
+    True
+    """
+    user = headers.get("X-ClickHouse-User")
+    if user is not None:
+        return user, headers.get("X-ClickHouse-Key", "")
+    auth = headers.get("Authorization", "")
+    if auth[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(auth[6:].strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+        name, _, password = decoded.partition(":")
+        return name, password
+    if "user" in params:
+        return params["user"], params.get("password", "")
+    return None
+
+
+_AUTH_FAILED = (
+    "Code: 516. DB::Exception: {user}: Authentication failed: password is incorrect, or "
+    "there is no user with such name. (AUTHENTICATION_FAILED)"
+)
+
+
+class RawParam:
+    """A ``param_<name>`` value passed on exactly as the HTTP client sent it.
+
+    The text is in ClickHouse's escaped format for the parameter's type (``['a', 'b']`` for
+    an ``Array(String)``, ``it\\'s`` for a ``String``); clickhouse-connect formats objects it
+    does not know with ``str()``, so the engine parses the very text a server would.
+
+    >>> str(RawParam("['a', 'b']"))
+    "['a', 'b']"
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
 @dataclass(frozen=True)
 class QueryResult:
     """An HTTP answer: status, body and headers."""
@@ -267,10 +369,23 @@ class QueryService:
     hosts the handlers (faust's) keeps running while a query executes.
     """
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, users: Sequence[StoreUser] | None = None) -> None:
         self.client = client
         self.default_database = client.database
+        self.users = {u.name: u for u in users} if users else None
         self._lock = asyncio.Lock()
+
+    def authenticate(self, headers: Mapping[str, str], params: Mapping[str, str]) -> Client:
+        """The client to run a request on: the shared one without ``users``, else the
+        authenticated user's. Raises :class:`QueryError` (code 516) on bad credentials."""
+        if self.users is None:
+            return self.client
+        given = request_credentials(headers, params)
+        name, password = given if given else ("default", "")
+        user = self.users.get(name)
+        if user is None or not hmac.compare_digest(password_digest(password), user.password_sha256):
+            raise QueryError(_AUTH_FAILED.format(user=name or "default"), 516)
+        return user.client
 
     def routes(self, prefix: str = "") -> list[web.RouteDef]:
         """Routes for ``app.add_routes(...)``: ``{prefix}/`` and ``{prefix}/ping``."""
@@ -286,18 +401,37 @@ class QueryService:
 
     async def handle(self, request: web.Request) -> web.Response:
         """Run the request's query and return its raw output in the requested format."""
+        try:
+            client = self.authenticate(request.headers, request.query)
+        except QueryError as exc:
+            # ClickHouse answers 516 with 403; the body never repeats the password
+            return web.Response(
+                status=403,
+                text=str(exc) + "\n",
+                headers={"X-ClickHouse-Exception-Code": str(exc.code)},
+            )
         result = await self.execute(
-            request.query, await request.read(), request.headers.get("Content-Encoding", "")
+            request.query,
+            await request.read(),
+            request.headers.get("Content-Encoding", ""),
+            client=client,
         )
         return web.Response(status=result.status, body=result.body, headers=result.headers)
 
     async def execute(
-        self, params: Mapping[str, str], body: bytes = b"", content_encoding: str = ""
+        self,
+        params: Mapping[str, str],
+        body: bytes = b"",
+        content_encoding: str = "",
+        *,
+        client: Client | None = None,
     ) -> QueryResult:
-        """Run one HTTP-interface request given as its URL parameters and body.
+        """Run one HTTP-interface request given as its URL parameters and body, on
+        ``client`` (default: the shared client).
 
         Never raises: a failure is a 500 result with the ClickHouse exception text.
         """
+        client = client or self.client
         try:
             body = _decode_body(body, content_encoding)
             query_param = params.get("query", "").encode()
@@ -315,19 +449,19 @@ class QueryService:
                 if k not in _TRANSPORT_PARAMS and not k.startswith("param_")
             }
             bind = {
-                k[len("param_") :]: unescape_param(v)
-                for k, v in params.items()
-                if k.startswith("param_")
+                k[len("param_") :]: RawParam(v) for k, v in params.items() if k.startswith("param_")
             }
             database = params.get("database") or self.default_database
             async with self._lock:
                 if insert:
-                    out = await asyncio.to_thread(self._insert, insert, data, database, settings)
+                    out = await asyncio.to_thread(
+                        self._insert, client, insert, data, database, settings
+                    )
                     fmt = DEFAULT_FORMAT
                 else:
                     append, fmt = result_format(query, params.get("default_format"))
                     out = await asyncio.to_thread(
-                        self._query, query, append, database, settings, bind
+                        self._query, client, query, append, database, settings, bind
                     )
         except Exception as exc:
             # every failure becomes ClickHouse's error response; nothing escapes the handler
@@ -352,31 +486,34 @@ class QueryService:
             },
         )
 
-    def _with_database(self, database: str | None) -> None:
-        if database != self.client.database:
-            self.client.database = database
+    @staticmethod
+    def _with_database(client: Client, database: str | None) -> None:
+        if database != client.database:
+            client.database = database
 
     def _query(
         self,
+        client: Client,
         query: str,
         append_format: str | None,
         database: str | None,
         settings: Mapping[str, str],
-        bind: Mapping[str, str],
+        bind: Mapping[str, RawParam],
     ) -> bytes:
-        self._with_database(database)
+        self._with_database(client, database)
         try:
-            return self.client.raw_query(
+            return client.raw_query(
                 query,
                 parameters=dict(bind) or None,
                 settings=dict(settings) or None,
                 fmt=append_format,
             )
         finally:
-            self._with_database(self.default_database)
+            self._with_database(client, self.default_database)
 
     def _insert(
         self,
+        client: Client,
         insert: re.Match[bytes],
         body: bytes,
         database: str | None,
@@ -387,20 +524,21 @@ class QueryService:
         if insert.group("cols"):
             names = insert.group("cols").decode().split(",")
             cols = [c.strip().strip("`") for c in names if c.strip()]
-        self._with_database(database)
+        self._with_database(client, database)
         try:
-            self.client.raw_insert(
+            client.raw_insert(
                 table, cols, body, settings=dict(settings) or None, fmt=insert.group("fmt").decode()
             )
         finally:
-            self._with_database(self.default_database)
+            self._with_database(client, self.default_database)
         return b""
 
 
-def build_app(client: Client) -> web.Application:
-    """An aiohttp application serving the query endpoint at ``/``."""
+def build_app(client: Client, users: Sequence[StoreUser] | None = None) -> web.Application:
+    """An aiohttp application serving the query endpoint at ``/`` (authenticated when
+    ``users`` are given)."""
     app = web.Application(client_max_size=256 * 1024 * 1024)
-    app.add_routes(QueryService(client).routes())
+    app.add_routes(QueryService(client, users).routes())
     return app
 
 
@@ -418,10 +556,18 @@ class QueryServer:
         0 picks a free port; :attr:`port` tells which after :meth:`start`.
     """
 
-    def __init__(self, client: Client, *, host: str = LOCALHOST, port: int = 0) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        host: str = LOCALHOST,
+        port: int = 0,
+        users: Sequence[StoreUser] | None = None,
+    ) -> None:
         if host not in (LOCALHOST, "localhost", "::1"):
             raise ValueError(f"the query endpoint binds to 127.0.0.1 only, not {host!r}")
         self.client = client
+        self.users = users
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
@@ -433,7 +579,7 @@ class QueryServer:
 
     async def start(self) -> int:
         """Start listening; returns the port."""
-        self._runner = web.AppRunner(build_app(self.client), access_log=None)
+        self._runner = web.AppRunner(build_app(self.client, self.users), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()

@@ -25,10 +25,15 @@ from detectors.pii import ENTITY_TYPES, PiiDetector
 from detectors.pii.redact import hash_token
 
 THRESHOLD = 0.98
-# The vectors' README defines the span of every type without ambiguity (the whole phone
-# number with its leading "+" and parentheses, the address without "mailto:" or "<>", the
-# PEM block through its END line, never an IP's port or brackets), so all of them are exact.
-EXACT_SPAN_TYPES = frozenset(ENTITY_TYPES)
+# The shared vectors label the pattern types only; PERSON/LOCATION (NER, on by default) are
+# judged on tocsin's own labelled set (test_pii_people.py). Here the default detector, NER
+# included, must keep every pattern type at >= 0.98.
+NER_TYPES = frozenset({"PERSON", "LOCATION"})
+PATTERN_TYPES = tuple(t for t in ENTITY_TYPES if t not in NER_TYPES)
+# The vectors' README defines the span of every pattern type without ambiguity (the whole
+# phone number with its leading "+" and parentheses, the address without "mailto:" or "<>",
+# the PEM block through its END line, never an IP's port or brackets), so all are exact.
+EXACT_SPAN_TYPES = frozenset(PATTERN_TYPES)
 
 
 def _load(vectors_dir: Path) -> list[dict[str, Any]]:
@@ -44,7 +49,7 @@ def _score(cases: list[dict[str, Any]]) -> tuple[dict[str, dict[str, float]], li
     exact: Counter[str] = Counter()
     errors: list[str] = []
     for case in cases:
-        found = det.analyze(case["text"])
+        found = [f for f in det.analyze(case["text"]) if f.type not in NER_TYPES]
         used: set[int] = set()
         for exp in case["expect"]:
             hit = next(
@@ -102,7 +107,7 @@ def test_per_type_precision_recall_and_exact_spans(
     table, errors = _score(_load(vectors_dir))
     text = _format(table)
     report("PII vectors (match = same type, overlapping span)\n" + text)
-    assert set(table) == set(ENTITY_TYPES), f"types seen: {sorted(table)}"
+    assert set(table) == set(PATTERN_TYPES), f"types seen: {sorted(table)}"
     failing = [t for t, r in table.items() if r["precision"] < THRESHOLD or r["recall"] < THRESHOLD]
     assert not failing, f"below {THRESHOLD}: {failing}\n{text}\n" + "\n".join(errors[:30])
     inexact = [t for t in EXACT_SPAN_TYPES if table[t]["exact"] < 1.0]
@@ -115,9 +120,9 @@ def test_hard_negatives_do_not_fire(vectors_dir: Path) -> None:
     assert len(cases) > 200
     det = PiiDetector()
     fired = [
-        f"{c['id']}: {[f.type for f in det.analyze(c['text'])]}"
+        f"{c['id']}: {types}"
         for c in cases
-        if det.analyze(c["text"])
+        if (types := [f.type for f in det.analyze(c["text"]) if f.type not in NER_TYPES])
     ]
     assert not fired, "\n".join(fired)
 

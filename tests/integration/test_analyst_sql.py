@@ -520,8 +520,7 @@ def test_backfill_fills_events_1m_once_from_events_already_stored(
         _insert(client, {k: v[:40] for k, v in first.items()}, None)  # replayed: 40 twice
         assert client.query("SELECT count() FROM events").result_rows[0][0] == 340
         applied = migrate(client, name).applied
-        # later migrations of other areas (0010+: alerting) are applied too
-        assert [m.name for m in applied if m.version < 10] == ["0005_events_1m"]
+        assert applied[0].name == "0005_events_1m"  # later ones may follow
         assert _counts(client)[1:] == (300, 300)  # backfilled from events FINAL
         _insert(client, second, None)  # new inserts go through the view
         assert _counts(client)[1:] == (600, 600)

@@ -77,10 +77,14 @@ def test_done_when_every_valid_event_once_every_malformed_one_dead_lettered(
     try:
         cli(home, "up", "--detach", env=env)
         state = json.loads((home / "run" / "stack.json").read_text())
-        query_url = state["query_url"]
+        query_url = state["store_url"]  # the store process, as the read-only analyst
+        analyst = json.loads((home / "secrets" / "analyst.json").read_text())
+        auth = (analyst["user"], analyst["password"])
 
         def written() -> int:
-            r = httpx.get(query_url, params={"query": "SELECT count() FROM events"}, timeout=10)
+            r = httpx.get(
+                query_url, params={"query": "SELECT count() FROM events"}, auth=auth, timeout=10
+            )
             return int(r.text.strip() or 0)
 
         producing = subprocess.Popen(

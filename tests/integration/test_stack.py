@@ -50,11 +50,11 @@ def test_up_status_sql_down(embedded_stack: StackHandle) -> None:
     st = embedded_stack.status()
     assert st["running"] is True
     assert set(st["topics"]) == TOPIC_KEYS
-    assert set(st["pids"]) == {"broker", "worker-0"}
+    assert set(st["pids"]) == {"broker", "store", "worker-0"}
     assert all(st["pids"].values())
     assert st["clickhouse"] == f"chdb://{embedded_stack.home / 'clickhouse'}"
     assert st["bootstrap_servers"].startswith("127.0.0.1:")
-    for name in ("broker", "worker-0"):
+    for name in ("broker", "store", "worker-0"):
         assert (embedded_stack.home / "run" / f"{name}.pid").read_text().strip() == str(
             st["pids"][name]
         )
@@ -62,14 +62,14 @@ def test_up_status_sql_down(embedded_stack: StackHandle) -> None:
     assert set(partitions) == set(st["topics"].values())
     assert set(partitions.values()) == {Settings().topics.partitions}
 
-    # queries go through the worker, which owns the chdb directory
+    # queries go through the store process, which owns the chdb directory, as the analyst
     r = embedded_stack.cli(
         "sql",
         "SELECT name FROM system.tables WHERE database = 'tocsin' ORDER BY name",
         "-f",
         "json",
     )
-    assert "via worker endpoint" in r.stderr
+    assert "as analyst" in r.stderr
     names = [row["name"] for row in json.loads(r.stdout)]
     assert {"events", "events_dedup", "dead_letters", "schema_migrations"} <= set(names)
     r = embedded_stack.cli("sql", "SELECT 1 AS a, 'x' AS b", "-f", "csv")
@@ -79,19 +79,40 @@ def test_up_status_sql_down(embedded_stack: StackHandle) -> None:
     bad = embedded_stack.cli("sql", "SELEC 1", check=False)
     assert bad.returncode == 1 and "Code: 62" in bad.stderr
 
-    # the endpoint speaks ClickHouse's HTTP interface to curl-like clients and to
-    # clickhouse-connect
+    # the store speaks ClickHouse's HTTP interface to curl-like clients and to
+    # clickhouse-connect, and only to those with the generated credentials
     url = st["query_url"]
+    assert url == st["store_url"]
+    secrets = embedded_stack.home / "secrets"
+    creds = {r: json.loads((secrets / f"{r}.json").read_text()) for r in ("writer", "analyst")}
+    for role in creds:
+        assert (secrets / f"{role}.json").stat().st_mode & 0o777 == 0o600
+        assert st["credentials"][role] == str(secrets / f"{role}.json")
+    analyst = (creds["analyst"]["user"], creds["analyst"]["password"])
     assert httpx.get(url + "ping").text == "Ok.\n"
-    assert httpx.get(url, params={"query": "SELECT 40 + 2"}).text == "42\n"
-    err = httpx.post(url, content=b"SELECT * FROM nowhere")
+    anonymous = httpx.post(url, content=b"DROP TABLE tocsin.events")
+    assert anonymous.status_code == 403 and anonymous.text.startswith("Code: 516.")
+    wrong = httpx.get(url, params={"query": "SELECT 1"}, auth=(analyst[0], "guess"))
+    assert wrong.status_code == 403 and creds["analyst"]["password"] not in wrong.text
+    assert httpx.get(url, params={"query": "SELECT 40 + 2"}, auth=analyst).text == "42\n"
+    lift = httpx.get(url, params={"query": "SELECT 1", "readonly": "0"}, auth=analyst)
+    assert lift.status_code == 500 and lift.text.startswith("Code: 164.")  # cannot lift it
+    err = httpx.post(url, content=b"SELECT * FROM nowhere", auth=analyst)
     assert err.status_code == 500 and err.text.startswith("Code: 60.")
     port = int(url.rsplit(":", 1)[1].strip("/"))
-    client = clickhouse_connect.get_client(host="127.0.0.1", port=port, database="tocsin")
+    client = clickhouse_connect.get_client(
+        host="127.0.0.1", port=port, database="tocsin", username=analyst[0], password=analyst[1]
+    )
     try:
         assert client.command("SELECT count() FROM events") == 0
+        with pytest.raises(Exception, match="Code: 164"):
+            client.command("DROP TABLE events")  # the analyst is ClickHouse-readonly
+        assert client.command("EXISTS TABLE events") == 1
     finally:
         client.close()
+    denied = embedded_stack.cli("sql", "CREATE TABLE x (a UInt8) ENGINE = Log", check=False)
+    assert denied.returncode == 1 and "Code: 164" in denied.stderr
+    embedded_stack.cli("sql", "--writer", "CREATE TABLE x (a UInt8) ENGINE = Log")
 
     # status shows each worker's counters, read from its /tocsin/status endpoint
     embedded_stack.cli("generate", "--count", "300", "--seed", "3")
@@ -105,9 +126,9 @@ def test_up_status_sql_down(embedded_stack: StackHandle) -> None:
     shown = embedded_stack.cli("status").stderr
     assert "written 300" in shown and "dead letters 0" in shown
 
-    # the worker owns the chdb directory: a second opener gets told what to do
-    busy = embedded_stack.cli("migrate", check=False)
-    assert busy.returncode == 1 and "is open in another process" in busy.stderr
+    # migrations go through the store process as the writer while the stack runs
+    migrated = embedded_stack.cli("migrate", "--json")
+    assert json.loads(migrated.stdout)["applied"] == []
 
     # up again is a no-op on a healthy stack
     again = json.loads(embedded_stack.cli("up", "--detach", "--json").stdout)
@@ -115,7 +136,11 @@ def test_up_status_sql_down(embedded_stack: StackHandle) -> None:
 
     pids = list(st["pids"].values())
     down = embedded_stack.cli("down", "--json")
-    assert json.loads(down.stdout) == {"worker-0": "terminated", "broker": "terminated"}
+    assert json.loads(down.stdout) == {
+        "worker-0": "terminated",
+        "store": "terminated",
+        "broker": "terminated",
+    }
     assert not any(pid_alive(pid) for pid in pids)
     stopped = embedded_stack.cli("status", "--json", check=False)
     assert stopped.returncode == 3
@@ -140,7 +165,7 @@ def test_second_up_restarts_a_killed_broker_and_worker(embedded_stack: StackHand
     st = embedded_stack.status()
     assert st["running"] is False
     assert set(st["stale"]) == {"broker", "worker-0"}
-    assert st["pids"] == {"broker": None, "worker-0": None}
+    assert st["pids"] == {"broker": None, "store": before["pids"]["store"], "worker-0": None}
 
     r = embedded_stack.cli("up", "--detach", "--json")
     assert "is gone, restarting" in r.stderr
@@ -165,7 +190,7 @@ def test_two_stacks_side_by_side(tmp_path: Path) -> None:
         assert sa["bootstrap_servers"] != sb["bootstrap_servers"]
         assert sa["query_url"] != sb["query_url"]
         assert not set(sa["pids"].values()) & set(sb["pids"].values())
-        a.cli("sql", "CREATE TABLE only_in_a (x UInt8) ENGINE = MergeTree ORDER BY x")
+        a.cli("sql", "--writer", "CREATE TABLE only_in_a (x UInt8) ENGINE = MergeTree ORDER BY x")
         q = "SELECT count() AS n FROM system.tables WHERE name = 'only_in_a'"
         assert json.loads(a.cli("sql", q, "-f", "json").stdout) == [{"n": 1}]
         assert json.loads(b.cli("sql", q, "-f", "json").stdout) == [{"n": 0}]
@@ -192,21 +217,14 @@ def test_stale_pid_is_detected(tmp_path: Path) -> None:
     assert Stack(Settings(home=home)).status()["stale"] == ["broker"]
 
 
-def test_embedded_store_allows_one_worker(tmp_path: Path) -> None:
-    r = run_cli(tmp_path / "home", "up", "--detach", "--workers", "2", check=False)
-    assert r.returncode == 1
-    assert "one process only" in r.stderr and "TOCSIN_CLICKHOUSE_URL" in r.stderr
-    assert not (tmp_path / "home" / "run" / "broker.pid").exists()
-
-
 @pytest.mark.slow
 def test_up_without_workers_and_migrate_cli(tmp_path: Path) -> None:
     home = tmp_path / "home"
     handle = StackHandle(home)
     try:
         st = json.loads(run_cli(home, "up", "--detach", "--no-workers", "--json").stdout)
-        assert st["running"] is True and set(st["pids"]) == {"broker"}
-        assert st["query_url"] is None
+        assert st["running"] is True and set(st["pids"]) == {"broker", "store"}
+        assert st["query_url"] == st["store_url"] and st["store_url"].startswith("http://")
     finally:
         stop_stack(handle)
     migrations = tmp_path / "migrations"

@@ -68,6 +68,11 @@ def test_clickhouse_connect_queries_inserts_and_errors(endpoint: tuple[str, str]
             "SELECT {id:String} AS id, {n:UInt8} + 1 AS n", parameters={"id": "it's", "n": 1}
         ).result_rows
         assert got == [("it's", 2)]
+        ids = client.query(  # list parameters, as the worker's monitor store sends them
+            "SELECT event_id FROM events WHERE event_id IN {ids:Array(String)} ORDER BY event_id",
+            parameters={"ids": ["a", "it's", "b"]},
+        ).result_rows
+        assert ids == [("a",), ("b",)]
         with pytest.raises(clickhouse_connect.driver.exceptions.DatabaseError, match="Code: 60"):
             client.query("SELECT * FROM missing_table")
     finally:

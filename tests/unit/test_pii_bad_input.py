@@ -9,7 +9,9 @@ import pytest
 
 from detectors.pii import PiiDetector
 
-DET = PiiDetector()
+DET = PiiDetector(
+    ner=False
+)  # the pattern recognizers; NER: test_pii_ner.py, golden/test_pii_people.py
 
 
 def timed(text: str) -> tuple[list[tuple[str, int, int]], float]:
@@ -29,7 +31,7 @@ def test_one_megabyte_text_is_scanned_in_full_and_fast() -> None:
     filler = "The assistant replied with a long answer about deployment options. " * 15_000
     text = filler + " contact ana@example.org"
     assert len(text) > 1_000_000
-    det = PiiDetector(max_chars=len(text))
+    det = PiiDetector(max_chars=len(text), ner=False)
     t0 = time.perf_counter()
     found = det.analyze(text)
     elapsed = time.perf_counter() - t0
@@ -136,9 +138,7 @@ def test_non_ascii_digits_are_not_treated_as_numbers() -> None:
     [b"", b"\xff\xfe\x00\x01" * 1000, bytes(range(256)), b"\xed\xa0\x80 a@b.example \xc3"],
 )
 def test_mask_bytes_keeps_length_and_non_text_bytes(data: bytes) -> None:
-    from detectors.pii import PiiDetector
-
-    masked, n = PiiDetector().mask_bytes(data)
+    masked, n = DET.mask_bytes(data)
     assert len(masked) == len(data)
     if b"a@b.example" in data:
         assert n == 1 and b"a@b.example" not in masked

@@ -155,7 +155,7 @@ def test_disabled_detector_passes_text_through() -> None:
 
 def test_every_builtin_entity_is_detected_by_default() -> None:
     assert set(PiiDetector().entities) == set(ENTITY_TYPES)
-    assert len(ENTITY_TYPES) == 10
+    assert len(ENTITY_TYPES) == 12  # ten pattern types, PERSON and LOCATION (NER)
 
 
 def test_non_str_input_is_a_clear_type_error() -> None:

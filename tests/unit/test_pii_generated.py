@@ -16,7 +16,9 @@ import pytest
 from detectors.pii import PiiDetector
 from detectors.pii.validators import IBAN_LENGTHS
 
-DET = PiiDetector()
+DET = PiiDetector(
+    ner=False
+)  # the pattern recognizers; NER: test_pii_ner.py, golden/test_pii_people.py
 RNG_SEEDS = range(3)
 CONTEXTS = (
     ("", ""),

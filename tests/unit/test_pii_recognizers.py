@@ -6,7 +6,9 @@ import pytest
 
 from detectors.pii import PiiDetector
 
-DET = PiiDetector()
+DET = PiiDetector(
+    ner=False
+)  # the pattern recognizers; NER: test_pii_ner.py, golden/test_pii_people.py
 
 
 def spans(text: str) -> list[tuple[str, str]]:

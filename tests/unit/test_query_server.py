@@ -99,6 +99,23 @@ def test_server_side_parameters_are_unescaped(service: QueryService) -> None:
     assert json.loads(r.body) == {"s": "it's"}
 
 
+def test_array_and_null_parameters_as_clickhouse_connect_sends_them(service: QueryService) -> None:
+    # clickhouse-connect's HTTP client sends a list as ['a', 'b'] (quoted elements) and a
+    # string with its quotes escaped; the engine must parse the very same text
+    r = run(
+        service,
+        {
+            "query": "SELECT {ids:Array(String)} AS ids, {s:String} AS s, {n:Nullable(UInt8)} AS n",
+            "param_ids": "['a', 'it\\'s']",
+            "param_s": "x",
+            "param_n": "\\N",
+            "default_format": "JSONEachRow",
+        },
+    )
+    assert r.status == 200, r.body
+    assert json.loads(r.body) == {"ids": ["a", "it's"], "s": "x", "n": None}
+
+
 def test_settings_parameters_reach_the_engine(service: QueryService) -> None:
     r = run(service, {"query": "SELECT getSetting('max_threads')", "max_threads": "3"})
     assert r.body == b"3\n"

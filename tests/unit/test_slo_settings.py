@@ -7,14 +7,19 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tocsin.settings import Settings, SloSettings
+from tocsin.settings import EXAMPLE_SLO_SPEC, Settings, SloSettings
 
 
 def test_defaults() -> None:
     s = SloSettings()
     assert s.enabled and s.lateness_minutes == 1
-    # the checkout's example, wherever the command runs (EXAMPLE_SLO_SPEC is absolute)
-    assert s.resolved_spec_file().parts[-3:] == ("infra", "config", "slos.yaml")
+    # the example of the checkout tocsin runs from, wherever the command is started
+    assert s.resolved_spec_file() == EXAMPLE_SLO_SPEC
+    assert EXAMPLE_SLO_SPEC.is_absolute() and EXAMPLE_SLO_SPEC.parts[-3:] == (
+        "infra",
+        "config",
+        "slos.yaml",
+    )
     assert SloSettings(spec_file=Path("/etc/slos.yaml")).resolved_spec_file() == Path(
         "/etc/slos.yaml"
     )

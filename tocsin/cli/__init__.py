@@ -18,7 +18,19 @@ app = typer.Typer(
 )
 
 # Order here is the order in `tocsin --help`.
-_AREAS = ("stack", "worker", "produce", "pii", "toxicity", "models", "slo", "drift")
+_AREAS = (
+    "stack",
+    "store",
+    "worker",
+    "otlp",
+    "schemas",
+    "produce",
+    "pii",
+    "toxicity",
+    "models",
+    "slo",
+    "drift",
+)
 
 for _name in _AREAS:
     importlib.import_module(f"tocsin.cli.{_name}").register(app)

@@ -7,6 +7,7 @@ commands need only onnxruntime and tokenizers. Exit codes: 0 ok, 1 verification 
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ def register(app: typer.Typer) -> None:
     """Add ``tocsin models info|verify|export-detoxify`` to the main app."""
     models_app = typer.Typer(help="Inspect, verify and build model bundles.", no_args_is_help=True)
     app.add_typer(models_app, name="models")
+    importlib.import_module("tocsin.cli.models_ner").register(models_app)
 
     @models_app.command("info")
     def info(

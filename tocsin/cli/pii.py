@@ -29,7 +29,8 @@ _BATCH = 1000
 def register(app: typer.Typer) -> None:
     """Add ``tocsin pii scan`` and ``tocsin pii entities`` to the main app."""
     pii_app = typer.Typer(
-        help="Detect and redact PII and secrets (e-mail, phone, cards, IBAN, SSN, IP, keys).",
+        help="Detect and redact PII and secrets (names, addresses, e-mail, phone, cards, IBAN, "
+        "SSN, IP, keys).",
         no_args_is_help=True,
     )
     app.add_typer(pii_app, name="pii")
@@ -52,6 +53,12 @@ def register(app: typer.Typer) -> None:
         summary_json: bool = typer.Option(
             False, "--json", help="Write the summary on stderr as one JSON object."
         ),
+        ner: bool | None = typer.Option(
+            None,
+            "--ner/--no-ner",
+            help="PERSON and LOCATION through the ONNX NER bundle. Default: pii.ner from the "
+            "settings (on).",
+        ),
     ) -> None:
         """Scan JSONL {"id","text"} records (or plain lines) and write findings + redacted text.
 
@@ -71,6 +78,8 @@ def register(app: typer.Typer) -> None:
             overrides["mode"] = mode
         if entities is not None:
             overrides["entities"] = [e.strip().upper() for e in entities.split(",") if e.strip()]
+        if ner is not None:
+            overrides["ner"] = ner
         try:
             detector = PiiDetector.from_config(settings, **overrides)
         except ValueError as exc:

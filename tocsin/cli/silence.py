@@ -12,12 +12,14 @@ import typer
 
 def _store() -> tuple[Any, Any]:
     from sinks.clickhouse.control_plane import ControlStore
-    from tocsin.runtime.store import StoreError, query_client, run_migrations
+    from tocsin.runtime.store import StoreError, run_migrations
+    from tocsin.runtime.store_access import query_client
     from tocsin.settings import load_settings
 
     settings = load_settings()
     try:
-        client, where = query_client(settings)
+        # silences are written: the writer's credentials, not the read-only analyst's
+        client, where = query_client(settings, role="writer")
         if where.startswith("chdb"):  # the stack is down: the store may be brand new
             run_migrations(settings, client)
     except StoreError as exc:

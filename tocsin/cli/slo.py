@@ -221,7 +221,8 @@ def _backtest_store(
     from rich.progress import Progress
 
     from tocsin.runtime.slo_history import HistoryError, replay_events
-    from tocsin.runtime.store import StoreError, query_client
+    from tocsin.runtime.store import StoreError
+    from tocsin.runtime.store_access import query_client
 
     try:
         client, via = query_client(load_settings())

@@ -65,17 +65,18 @@ def _settings() -> Any:
 
 
 def run_sql(
-    settings: Any, query: str
+    settings: Any, query: str, role: str = "analyst"
 ) -> tuple[str, list[str] | None, list[tuple[Any, ...]] | bytes]:
-    """Run ``query`` where the store is: the running worker's endpoint, chdb, or the server.
+    """Run ``query`` where the store is: the running store process (as the read-only
+    analyst unless ``role`` is ``writer``), chdb when the stack is stopped, or the server.
 
     Returns ``(via, column_names, rows)``; ``rows`` is the raw output when the query has its
     own ``FORMAT`` clause, and ``column_names`` is None for statements without a result.
     """
     from sinks.clickhouse.query_server import has_format_clause, is_result_query
-    from tocsin.runtime.store import query_client
+    from tocsin.runtime.store_access import query_client
 
-    client, via = query_client(settings)
+    client, via = query_client(settings, "writer" if role == "writer" else "analyst")
     try:
         if has_format_clause(query):
             return via, None, client.raw_query(query)
@@ -171,16 +172,18 @@ def register(app: typer.Typer) -> None:
     def migrate(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Apply the missing ClickHouse migrations (numbered, forward-only).
 
-        With the embedded store, run it while the stack is stopped (`tocsin up` migrates
-        too). A migration file changed after it was applied is refused.
+        With the embedded store it goes through the running store process as the writer,
+        or opens chdb when the stack is stopped (`tocsin up` migrates too). A migration
+        file changed after it was applied is refused.
 
         Example: TOCSIN_CLICKHOUSE_URL=http://default:@localhost:8123 tocsin migrate
         """
         from sinks.clickhouse.migrations import MigrationError
         from tocsin.runtime.store import StoreError, run_migrations
+        from tocsin.runtime.store_access import store_settings
 
         try:
-            report = run_migrations(_settings())
+            report = run_migrations(store_settings(_settings(), "writer"))
         except (MigrationError, StoreError) as exc:
             raise _fail(str(exc)) from exc
         result = {
@@ -205,15 +208,22 @@ def register(app: typer.Typer) -> None:
             "-f",
             help="table (rich), json (a list of objects) or csv (with a header).",
         ),
+        as_writer: bool = typer.Option(
+            False,
+            "--writer",
+            help="Run as the store's writer (DDL, inserts); default: the read-only analyst.",
+        ),
     ) -> None:
-        """Run SQL on the store: through the running worker, else directly on chdb/server.
+        """Run SQL on the store: through the running store process, else on chdb/server.
 
-        A query with its own FORMAT clause prints ClickHouse's output as is.
+        With the embedded stack up, queries run as the read-only analyst (ClickHouse's
+        readonly = 1) unless --writer is given. A query with its own FORMAT clause prints
+        ClickHouse's output as is.
 
         Example: tocsin sql "SELECT service, count() FROM events_dedup GROUP BY service" -f json
         """
         try:
-            via, columns, rows = run_sql(_settings(), query)
+            via, columns, rows = run_sql(_settings(), query, "writer" if as_writer else "analyst")
         except Exception as exc:
             # any failure of the query: print it like ClickHouse does and exit non-zero
             from sinks.clickhouse.query_server import error_text
@@ -316,7 +326,10 @@ def _print_status(status: dict[str, Any], as_json: bool) -> None:
     table.add_row("home", status["home"])
     table.add_row("kafka", str(status["bootstrap_servers"] or "-"))
     table.add_row("clickhouse", str(status["clickhouse"]))
-    table.add_row("query_url", str(status["query_url"] or "-"))
+    table.add_row("store_url", str(status.get("store_url") or status["query_url"] or "-"))
+    if status.get("store_url"):
+        table.add_row("credentials", "`tocsin store url` (analyst), $TOCSIN_HOME/secrets/")
+    table.add_row("otlp_url", str(status.get("otlp_url") or "-"))
     metrics = status.get("metrics") or {}
     for name, pid in status["pids"].items():
         line = f"pid {pid}" if pid else "[red]not running[/red]"

@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tocsin.runtime.stack import Stack
-from tocsin.runtime.store import endpoint_client, open_store
+from tocsin.runtime.store_access import query_client
 from tocsin.settings import Settings
 
 #: The service whose canary goes bad in the demo (errors, latency, toxic answers).
@@ -306,14 +306,7 @@ def run_demo(
                 totals: tuple[Any, ...] | None = None
                 try:
                     if client is None:
-                        url = stack.status()["query_url"]
-                        if settings.embedded_clickhouse and not url:
-                            raise RuntimeError("waiting for worker-0's query endpoint")
-                        client = (
-                            endpoint_client(url, settings.clickhouse_database)
-                            if settings.embedded_clickhouse
-                            else open_store(settings)
-                        )
+                        client = query_client(settings)[0]
                     if live is not None:
                         rows = [
                             tuple(r)

@@ -5,17 +5,24 @@ homes run side by side::
 
     $TOCSIN_HOME/
       kafka/             noida-db data dir (embedded broker)
-      clickhouse/        chdb data dir (embedded store, owned by worker-0 while running)
-      logs/              broker.log, worker-0.log, ...
-      run/stack.json     bootstrap_servers, topics, pids, clickhouse, query_url, ports
+      clickhouse/        chdb data dir (embedded store, owned by the store process)
+      secrets/           writer.json, analyst.json: the store's generated credentials (0600)
+      logs/              broker.log, store.log, worker-0.log, ...
+      run/stack.json     bootstrap_servers, topics, pids, clickhouse, store_url, query_url, ports
       run/<name>.pid     one pid file per process
       run/stack.lock     serialises up/down
 
-``up`` is idempotent and repairs: a broker or worker that died is started again (the broker
-on its old port with its old data dir, a worker with its fixed id, which is its Kafka static
-group membership id, so it takes its partitions back at once). ``down`` stops the workers
-first (SIGTERM, so they leave the group and flush), then the broker (SIGTERM, it writes its
-state). A pid whose process is gone, or now belongs to something else, counts as stale.
+With the embedded store, ``up`` starts the store as its own process (chdb behind
+ClickHouse's HTTP interface, :mod:`tocsin.runtime.store_process`) and hands every worker
+its URL with the writer's credentials: workers reach it exactly as they reach a ClickHouse
+server, so any number of them can run (``--workers N``).
+
+``up`` is idempotent and repairs: a broker, store or worker that died is started again (the
+broker and the store on their old ports with their old data dirs, a worker with its fixed
+id, which is its Kafka static group membership id, so it takes its partitions back at once).
+``down`` stops the workers first (SIGTERM, so they leave the group and flush), then the
+store, then the broker (SIGTERM, it writes its state). A pid whose process is gone, or now
+belongs to something else, counts as stale.
 
 Example
 -------
@@ -47,6 +54,8 @@ from tocsin.runtime.broker import (
     EmbeddedBroker,
     broker_cmdline_tokens,
 )
+from tocsin.runtime.credentials import ensure_credentials, with_credentials
+from tocsin.runtime.otlp_process import OTLP_TOKENS, otlp_command
 from tocsin.runtime.processes import (
     LOCALHOST,
     free_port,
@@ -56,6 +65,7 @@ from tocsin.runtime.processes import (
     tail,
 )
 from tocsin.runtime.store import run_migrations, store_url
+from tocsin.runtime.store_process import STORE_TOKENS, store_command
 from tocsin.runtime.topics import topic_specs
 from tocsin.settings import Settings
 
@@ -121,6 +131,17 @@ def ping(url: str, timeout: float = 1.0) -> bool:
     return r.status_code == 200 and r.text.startswith("Ok.")
 
 
+def worker_answers(web_url: str, timeout: float = 1.0) -> bool:
+    """Whether a worker's web server answers ``/tocsin/status``."""
+    import httpx
+
+    try:
+        r = httpx.get(web_url.rstrip("/") + "/tocsin/status", timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    return r.status_code == 200
+
+
 class Stack:
     """The processes of one ``$TOCSIN_HOME``.
 
@@ -183,6 +204,10 @@ class Stack:
         if name == "broker":
             data_dir = state.get("broker", {}).get("data_dir") or str(self.kafka_dir)
             return broker_cmdline_tokens(Path(data_dir))
+        if name == "store":
+            return STORE_TOKENS
+        if name == "otlp":
+            return OTLP_TOKENS
         return worker_tokens(name)
 
     def _alive(self, name: str, state: dict[str, Any]) -> bool:
@@ -210,7 +235,10 @@ class Stack:
             "alive": alive,
             "stale": stale,
             "clickhouse": state.get("clickhouse", redact_url(store_url(self.settings))),
-            "query_url": state.get("query_url") if alive.get("worker-0") else None,
+            "store_url": state.get("store_url") if alive.get("store") else None,
+            "query_url": state.get("store_url") if alive.get("store") else None,
+            "credentials": state.get("credentials", {}),
+            "otlp_url": state.get("otlp_url") if alive.get("otlp") else None,
             "embedded": state.get(
                 "embedded",
                 {
@@ -256,12 +284,6 @@ class Stack:
         """
         s = self.settings
         count = workers or s.worker.count
-        if s.embedded_clickhouse and count > 1:
-            raise StackError(
-                f"--workers {count}: the embedded store (chdb) can be opened by one process "
-                "only, so the embedded stack runs one worker. Set TOCSIN_CLICKHOUSE_URL to a "
-                "ClickHouse server to run several"
-            )
         with self._locked():
             state = self.read_state()
             state.setdefault("pids", {})
@@ -282,13 +304,11 @@ class Stack:
                 raise StackError(f"cannot create topics: {exc}") from exc
 
             ids = worker_ids(count)
-            holders = [w for w in ids if self._alive(w, state)]
-            if s.embedded_clickhouse and holders:
-                self._progress("migrations skipped: the running worker owns the store")
-            else:
-                report = run_migrations(s)
-                names = ", ".join(m.name for m in report.applied) or "none pending"
-                self._progress(f"migrations: {names}")
+            writer_url = self._up_store(state)
+            self._write_state(state)
+            report = run_migrations(self._writer_settings(writer_url))
+            names = ", ".join(m.name for m in report.applied) or "none pending"
+            self._progress(f"migrations: {names}")
 
             if start_workers and not worker_available():
                 self._progress(
@@ -297,7 +317,8 @@ class Stack:
                 start_workers = False
             if start_workers:
                 for wid in ids:
-                    self._up_worker(wid, state, bootstrap)
+                    self._up_worker(wid, state, bootstrap, writer_url)
+            self._up_otlp(state, bootstrap)
             for stray in [n for n in state["pids"] if n.startswith("worker-") and n not in ids]:
                 # a worker beyond --workers: a static member that never returns keeps its
                 # partitions (STACK.md), so scaling down stops it and says how to rebalance
@@ -343,11 +364,100 @@ class Stack:
         )
         return broker.bootstrap_servers
 
-    def _up_worker(self, wid: str, state: dict[str, Any], bootstrap: str) -> None:
+    def _writer_settings(self, writer_url: str | None) -> Settings:
+        """The settings with the store process's writer URL (embedded), else unchanged."""
+        if writer_url is None:
+            return self.settings
+        return self.settings.model_copy(update={"clickhouse_url": writer_url})
+
+    def _up_store(self, state: dict[str, Any]) -> str | None:
+        """Start the embedded store process when it is not running; its writer URL.
+
+        None when the store is a ClickHouse server (``clickhouse_url``).
+        """
+        s = self.settings
+        if not s.embedded_clickhouse:
+            state["pids"].pop("store", None)
+            return None
+        creds = ensure_credentials(self.home)
+        state["credentials"] = {role: str(self.home / "secrets" / f"{role}.json") for role in creds}
+        info = state.setdefault("store", {})
+        port = int(info.get("port") or 0)
+        url = f"http://{LOCALHOST}:{port}/" if port else ""
+        if self._alive("store", state) and port and ping(url):
+            self._progress(f"store: running (pid {state['pids']['store']}, {url})")
+            return with_credentials(url, creds["writer"])
+        if state["pids"].get("store"):
+            self._progress(f"store: pid {state['pids']['store']} is gone, restarting")
+        if not port or port_open(LOCALHOST, port):
+            port = free_port()
+        url = f"http://{LOCALHOST}:{port}/"
+        self._progress(f"store: starting on {url} (chdb {s.chdb_path})")
+        log_path = self._spawn_service("store", store_command(port), url, state)
+        info.update(port=port, log=str(log_path), data_dir=str(s.chdb_path))
+        state["store_url"] = url
+        self._progress(f"store: ready on {url}")
+        return with_credentials(url, creds["writer"])
+
+    def _spawn_service(
+        self, name: str, command: list[str], url: str, state: dict[str, Any]
+    ) -> Path:
+        """Start a service process and wait until ``url`` answers ``/ping``; its log."""
+        log_path = self.logs_dir / f"{name}.log"
+        env = dict(os.environ)
+        env.update(TOCSIN_HOME=str(self.home), PYTHONUNBUFFERED="1")
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=str(self.home),
+                start_new_session=True,
+            )
+        self._children[name] = proc
+        state["pids"][name] = proc.pid
+        deadline = time.monotonic() + self.settings.worker.ready_timeout_s
+        while not ping(url):
+            if proc.poll() is not None:
+                raise StackError(
+                    f"{name} exited with code {proc.returncode} while starting; "
+                    f"log {log_path}:\n{tail(log_path)}"
+                )
+            if time.monotonic() > deadline:
+                raise StackError(f"{name} did not answer on {url}; see {log_path}")
+            time.sleep(0.1)
+        return log_path
+
+    def _up_otlp(self, state: dict[str, Any], bootstrap: str) -> None:
+        """Start the OTLP receiver (``otlp.enabled``) when it is not running."""
+        if not self.settings.otlp.enabled:
+            state["pids"].pop("otlp", None)
+            state["otlp_url"] = None
+            return
+        info = state.setdefault("otlp", {})
+        port = int(info.get("port") or 0)
+        url = f"http://{LOCALHOST}:{port}/" if port else ""
+        if self._alive("otlp", state) and port and ping(url):
+            self._progress(f"otlp: running (pid {state['pids']['otlp']}, {url})")
+            return
+        if state["pids"].get("otlp"):
+            self._progress(f"otlp: pid {state['pids']['otlp']} is gone, restarting")
+        if not port or port_open(LOCALHOST, port):
+            port = free_port()
+        url = f"http://{LOCALHOST}:{port}/"
+        self._progress(f"otlp: starting the OpenTelemetry receiver on {url}")
+        log_path = self._spawn_service("otlp", otlp_command(port, bootstrap), url, state)
+        info.update(port=port, log=str(log_path))
+        state["otlp_url"] = url.rstrip("/")
+
+    def _up_worker(
+        self, wid: str, state: dict[str, Any], bootstrap: str, writer_url: str | None = None
+    ) -> None:
         s = self.settings
         workers = state.setdefault("workers", {})
         info = workers.setdefault(wid, {})
-        serves_queries = s.embedded_clickhouse and wid == "worker-0"
         if self._alive(wid, state):
             self._progress(f"{wid}: running (pid {state['pids'][wid]})")
             return
@@ -361,6 +471,10 @@ class Stack:
         env.update(TOCSIN_HOME=str(self.home), PYTHONUNBUFFERED="1")
         if s.embedded_broker:
             env["TOCSIN_BOOTSTRAP_SERVERS"] = bootstrap
+        if writer_url:
+            # the embedded store process, reached like any ClickHouse server; the
+            # environment of a process is readable by its owner only
+            env["TOCSIN_CLICKHOUSE_URL"] = writer_url
         self._progress(f"{wid}: starting (log {log_path})")
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
@@ -375,9 +489,7 @@ class Stack:
         self._children[wid] = proc
         state["pids"][wid] = proc.pid
         endpoint = f"http://{LOCALHOST}:{web_port}/"
-        info.update(web_port=web_port, query_url=endpoint, log=str(log_path))
-        if serves_queries:
-            state["query_url"] = endpoint
+        info.update(web_port=web_port, web_url=endpoint, log=str(log_path))
         self._write_state(state)
         self._wait_worker(wid, proc, log_path, endpoint)
 
@@ -392,18 +504,19 @@ class Stack:
                     f"{wid} exited with code {proc.returncode} while starting; "
                     f"log {log_path}:\n{tail(log_path)}"
                 )
-            if ping(query_url):
-                self._progress(f"{wid}: ready, queries at {query_url}")
+            if worker_answers(query_url):
+                self._progress(f"{wid}: ready, web server at {query_url}")
                 return
             time.sleep(0.2)
         self._progress(
-            f"{wid}: running, but its endpoint {query_url} did not answer within "
-            f"{timeout:.0f} s; `tocsin sql` needs it (see {log_path})"
+            f"{wid}: running, but its web server {query_url} did not answer within "
+            f"{timeout:.0f} s (see {log_path})"
         )
 
     # ----------------------------------------------------------------- down
     def down(self) -> dict[str, str]:
-        """Stop the workers (all SIGTERMed at once, then waited for), then the broker.
+        """Stop the workers (all SIGTERMed at once, then waited for), then the store and
+        the other services, then the broker.
 
         Returns process name -> ``terminated`` / ``killed`` / ``not running``.
         """
@@ -412,7 +525,7 @@ class Stack:
             state = self.read_state()
             pids: dict[str, int | None] = state.get("pids", {})
             outcome: dict[str, str] = {}
-            workers = [n for n, pid in pids.items() if n != "broker" and pid]
+            workers = [n for n, pid in pids.items() if n.startswith("worker-") and pid]
             signalled = set()
             for name in workers:
                 if self._alive(name, state):
@@ -428,6 +541,16 @@ class Stack:
                     proc=self._children.pop(name, None),
                     send_term=name not in signalled,
                 )
+            for name in [n for n, pid in pids.items() if pid and n not in workers]:
+                if name == "broker":
+                    continue
+                self._progress(f"{name}: stopping")
+                outcome[name] = stop_pid(
+                    int(pids[name] or 0),
+                    timeout=timeout,
+                    cmdline_contains=self._tokens(name, state),
+                    proc=self._children.pop(name, None),
+                )
             if pids.get("broker"):
                 self._progress("broker: stopping (it writes its state first)")
                 outcome["broker"] = stop_pid(
@@ -439,7 +562,8 @@ class Stack:
             if state:
                 state["pids"] = {name: None for name in pids}
                 state["state"] = "stopped"
-                state["query_url"] = None
+                state["store_url"] = None
+                state["otlp_url"] = None
                 state["started_at"] = None
                 self._write_state(state)
             return outcome

@@ -1,8 +1,10 @@
 """Open tocsin's ClickHouse store from the settings, and migrate it.
 
 Embedded mode (no ``clickhouse_url``) uses chdb in ``$TOCSIN_HOME/clickhouse``. chdb lets
-one process open a directory: while the stack runs, the worker owns it and other readers go
-through the worker's query endpoint (``query_url`` in ``run/stack.json``).
+one process open a directory: while the stack runs, the store process
+(:mod:`tocsin.runtime.store_process`) owns it and everyone else goes through its HTTP
+interface; :mod:`tocsin.runtime.store_access` finds it. This module does not know about the
+running stack (no import of :mod:`tocsin.runtime.stack`, which imports this one).
 
 Example
 -------
@@ -13,9 +15,6 @@ Example
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from sinks.base import SinkError
@@ -57,8 +56,8 @@ def open_store(settings: Settings) -> Client:
         ):
             raise StoreError(
                 f"the embedded store {settings.chdb_path} is open in another process (a running "
-                "worker, `tocsin sql` or a notebook). While the stack runs, query it through "
-                "`tocsin sql` (it goes through the worker), or stop the stack with `tocsin down`. "
+                "store process, `tocsin sql` or a notebook). While the stack runs, query it "
+                "through `tocsin sql` or `tocsin store url`, or stop the stack with `tocsin down`. "
                 f"({text})"
             ) from exc
         raise StoreError(str(exc)) from exc
@@ -79,49 +78,3 @@ def run_migrations(settings: Settings, client: Client | None = None) -> Migratio
     finally:
         if own:
             client.close()
-
-
-def endpoint_client(query_url: str, database: str) -> Client:
-    """A clickhouse-connect HTTP client on a worker's query endpoint."""
-    parts = urlsplit(query_url)
-    try:
-        return clickhouse_connect.get_client(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 8123,
-            database=database,
-            compress=False,
-            connect_timeout=5,
-            send_receive_timeout=300,
-        )
-    except Exception as exc:
-        raise StoreError(
-            f"the stack's query endpoint {query_url} does not answer ({exc}); check "
-            "`tocsin status` and the worker log under $TOCSIN_HOME/logs/"
-        ) from exc
-
-
-def query_client(settings: Settings) -> tuple[Client, str]:
-    """A client for reading the store wherever it is, and a note saying where.
-
-    Embedded: the running worker's query endpoint (the worker owns the chdb directory), else
-    chdb directly when the stack is stopped. Server mode: the server.
-
-    Raises
-    ------
-    StoreError
-        The worker runs but has no endpoint yet, or the store cannot be opened.
-    """
-    from tocsin.runtime.stack import Stack
-
-    if not settings.embedded_clickhouse:
-        return open_store(settings), "server"
-    status = Stack(settings).status()
-    if status["query_url"]:
-        client = endpoint_client(status["query_url"], settings.clickhouse_database)
-        return client, f"worker endpoint {status['query_url']}"
-    if status["alive"].get("worker-0"):
-        raise StoreError(
-            "worker-0 runs and owns the embedded store but has no query endpoint yet; "
-            "wait for it to start (`tocsin status`) or stop the stack"
-        )
-    return open_store(settings), f"chdb {settings.chdb_path}"
