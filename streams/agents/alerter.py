@@ -746,12 +746,21 @@ def _incident_from_row(row: Mapping[str, Any]) -> Incident:
 
 
 def ensure_local_signing_key(path: Path) -> bytes:
-    """The embedded stack's generated signing key (created 0600 on first use)."""
+    """The embedded stack's generated signing key (created 0600 on first use).
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "secrets" / "k"
+    >>> ensure_local_signing_key(p) == ensure_local_signing_key(p), oct(p.stat().st_mode & 0o777)
+    (True, '0o600')
+    """
     if path.is_file():
         return path.read_text().strip().encode()
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # made meanwhile by another process
+        return path.read_text().strip().encode()
     with os.fdopen(fd, "w") as f:
         f.write(key + "\n")
     return key.encode()
@@ -801,9 +810,8 @@ def build_alerter(
     a = settings.alerting
     r = settings.rollback
     _, routes_cfg = a.routing()
+    # unset: the embedded stack's generated key ($TOCSIN_HOME/secrets, made by `tocsin up`)
     key = r.signing_key_bytes(settings.home_abs)
-    if key is None and settings.embedded_clickhouse:  # the local embedded stack
-        key = ensure_local_signing_key(r.local_key_path(settings.home_abs))
     config = AlerterConfig(
         routes=[Route(x.match, x.receivers, x.continue_matching) for x in routes_cfg],
         group_by=a.group_by,

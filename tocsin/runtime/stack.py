@@ -309,6 +309,7 @@ class Stack:
             report = run_migrations(self._writer_settings(writer_url))
             names = ", ".join(m.name for m in report.applied) or "none pending"
             self._progress(f"migrations: {names}")
+            _ensure_rollback_key(s, self.home)  # issue 10: signed rollbacks work out of the box
 
             if start_workers and not worker_available():
                 self._progress(
@@ -600,3 +601,13 @@ class Stack:
             self._progress(f"{', '.join(dead)} died; restarting")
             count = len([n for n in status["alive"] if n.startswith("worker-")])
             self.up(count or None, start_workers=count > 0)
+
+
+def _ensure_rollback_key(settings: Settings, home: Path) -> None:
+    """With the embedded broker and no key configured, generate the rollback signing key the
+    workers sign with and local agents verify with (``$TOCSIN_HOME/secrets``, 0600)."""
+    r = settings.rollback
+    if settings.embedded_broker and r.signing_key is None and r.signing_key_file is None:
+        from streams.agents.alerter import ensure_local_signing_key
+
+        ensure_local_signing_key(r.local_key_path(home))
