@@ -17,7 +17,7 @@ Example
 >>> codec.decode(b"garbage")
 Traceback (most recent call last):
 ...
-streams.codec.InvalidMessage: bad_magic: first byte is 0x67, expected 0x00 (Confluent framing)
+streams.framing.InvalidMessage: bad_magic: first byte is 0x67, expected 0x00 (Confluent framing)
 """
 
 from __future__ import annotations

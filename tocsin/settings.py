@@ -269,22 +269,38 @@ class AlertingSettings(BaseModel):
     Slack, ``TOCSIN_ALERTING__PAGERDUTY_ROUTING_KEY`` every page to PagerDuty.
     """
 
-    enabled: bool = True
-    slack_webhook_url: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None  # the interactivity endpoint's secret
-    pagerduty_routing_key: SecretStr | None = None
-    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
-    webhook_url: SecretStr | None = None  # generic JSON webhook for every alert
-    routing_file: Path | None = None  # YAML with receivers/routes (infra/config/routing.yaml)
-    receivers: dict[str, ReceiverSettings] = Field(default_factory=dict)
-    routes: list[RouteSettings] = Field(default_factory=list)
-    group_by: list[str] = Field(default_factory=lambda: ["rule", "deployment"])
+    enabled: bool = Field(True, description="run the alerter in the workers")
+    slack_webhook_url: SecretStr | None = Field(
+        None, description="Slack incoming webhook: every alert goes there"
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None, description="Slack app signing secret: enables the message buttons"
+    )
+    pagerduty_routing_key: SecretStr | None = Field(
+        None, description="PagerDuty Events v2 routing key: every page goes there"
+    )
+    pagerduty_url: str = Field(
+        "https://events.pagerduty.com/v2/enqueue", description="Events API v2 endpoint"
+    )
+    webhook_url: SecretStr | None = Field(None, description="generic JSON webhook, every alert")
+    routing_file: Path | None = Field(
+        None, description="YAML receivers and routes (infra/config/routing.yaml)"
+    )
+    receivers: dict[str, ReceiverSettings] = Field(
+        default_factory=dict, description="named receivers (inline; see routing_file)"
+    )
+    routes: list[RouteSettings] = Field(
+        default_factory=list, description="routing rules (inline; see routing_file)"
+    )
+    group_by: list[str] = Field(
+        default_factory=lambda: ["rule", "deployment"], description="one incident per these"
+    )
     repeat_interval_s: float = Field(4 * 3600.0, ge=0, description="0 = never repeat")
-    grafana_url: str | None = None  # links in messages when set
-    delivery_timeout_s: float = Field(10.0, gt=0)
+    grafana_url: str | None = Field(None, description="dashboard link in messages")
+    delivery_timeout_s: float = Field(10.0, gt=0, description="per HTTP attempt")
     delivery_max_elapsed_s: float = Field(120.0, gt=0, description="retry budget per message")
-    delivery_base_delay_s: float = Field(0.5, gt=0)
-    delivery_max_delay_s: float = Field(30.0, gt=0)
+    delivery_base_delay_s: float = Field(0.5, gt=0, description="first retry backoff")
+    delivery_max_delay_s: float = Field(30.0, gt=0, description="longest retry backoff")
     silence_refresh_s: float = Field(5.0, gt=0, description="silences re-read this often")
     history_days: int = Field(7, ge=1, description="incident history loaded at start")
 
@@ -346,25 +362,29 @@ class AlertingSettings(BaseModel):
 class RollbackSettings(BaseModel):
     """Rollback policy, command signing and the deployment agent."""
 
-    enabled: bool = True  # the global kill switch
-    dry_run: bool = False  # record what would be done, publish nothing
-    on_tracks: list[str] = Field(default_factory=lambda: ["canary"])
-    on_kinds: list[str] = Field(default_factory=lambda: ["slo", "canary"])
+    enabled: bool = Field(True, description="the global kill switch")
+    dry_run: bool = Field(False, description="record what would be done, publish nothing")
+    on_tracks: list[str] = Field(
+        default_factory=lambda: ["canary"], description="tracks whose pages roll back"
+    )
+    on_kinds: list[str] = Field(
+        default_factory=lambda: ["slo", "canary"], description="alert kinds that roll back"
+    )
     deployments: list[str] = Field(
         default_factory=list, description="extra deployments always eligible (e.g. a stable one)"
     )
     cooldown_s: float = Field(900.0, ge=0, description="per deployment")
     command_ttl_s: float = Field(900.0, gt=0, description="expires_at = issue time + this")
-    signing_key: SecretStr | None = None
-    signing_key_file: Path | None = None
-    key_id: str = "k1"
+    signing_key: SecretStr | None = Field(None, description="HMAC key commands are signed with")
+    signing_key_file: Path | None = Field(None, description="file holding the signing key")
+    key_id: str = Field("k1", description="id of the signing key (rotation)")
     verify_keys: dict[str, SecretStr] = Field(
         default_factory=dict, description="key_id -> key accepted by agents (rotation)"
     )
     agent_timeout_s: float = Field(60.0, gt=0, description="hook timeout")
-    agent_state_dir: Path | None = None  # None = $TOCSIN_HOME/agents
-    kubernetes_url: str | None = None  # API server for --kubernetes (tests: a fake one)
-    kubernetes_token_file: Path | None = None
+    agent_state_dir: Path | None = Field(None, description="agent ledgers; None = home/agents")
+    kubernetes_url: str | None = Field(None, description="API server for `agent --kubernetes`")
+    kubernetes_token_file: Path | None = Field(None, description="bearer token for it")
 
     def local_key_path(self, home: Path) -> Path:
         """Where the embedded stack keeps a generated signing key when none is configured."""
