@@ -50,7 +50,8 @@ def test_up_status_sql_down(embedded_stack: StackHandle) -> None:
     st = embedded_stack.status()
     assert st["running"] is True
     assert set(st["topics"]) == TOPIC_KEYS
-    assert set(st["pids"]) == {"broker", "store", "worker-0"}
+    assert set(st["pids"]) == {"broker", "store", "worker-0", "otlp"}
+    assert st["otlp_url"] and st["otlp_url"].startswith("http://127.0.0.1:")
     assert all(st["pids"].values())
     assert st["clickhouse"] == f"chdb://{embedded_stack.home / 'clickhouse'}"
     assert st["bootstrap_servers"].startswith("127.0.0.1:")
@@ -139,6 +140,7 @@ def test_up_status_sql_down(embedded_stack: StackHandle) -> None:
     assert json.loads(down.stdout) == {
         "worker-0": "terminated",
         "store": "terminated",
+        "otlp": "terminated",
         "broker": "terminated",
     }
     assert not any(pid_alive(pid) for pid in pids)
@@ -165,7 +167,12 @@ def test_second_up_restarts_a_killed_broker_and_worker(embedded_stack: StackHand
     st = embedded_stack.status()
     assert st["running"] is False
     assert set(st["stale"]) == {"broker", "worker-0"}
-    assert st["pids"] == {"broker": None, "store": before["pids"]["store"], "worker-0": None}
+    assert st["pids"] == {
+        "broker": None,
+        "store": before["pids"]["store"],
+        "worker-0": None,
+        "otlp": before["pids"]["otlp"],
+    }
 
     r = embedded_stack.cli("up", "--detach", "--json")
     assert "is gone, restarting" in r.stderr
@@ -223,7 +230,7 @@ def test_up_without_workers_and_migrate_cli(tmp_path: Path) -> None:
     handle = StackHandle(home)
     try:
         st = json.loads(run_cli(home, "up", "--detach", "--no-workers", "--json").stdout)
-        assert st["running"] is True and set(st["pids"]) == {"broker", "store"}
+        assert st["running"] is True and set(st["pids"]) == {"broker", "store", "otlp"}
         assert st["query_url"] == st["store_url"] and st["store_url"].startswith("http://")
     finally:
         stop_stack(handle)
