@@ -13,7 +13,7 @@ Examples
 [('EMAIL_ADDRESS', 5, 20), ('PHONE_NUMBER', 29, 44)]
 >>> det.redact_batch(["no pii here", "ip 10.1.2.3"]).counts
 [{}, {'IP_ADDRESS': 1}]
->>> det.redact("Hi, I'm Maria José Gómez Ruiz, I live at 14 Rue des Lilas, Lyon").text
+>>> PiiDetector(ner=True).redact("Hi, I'm Maria José Gómez Ruiz, I live at 14 Rue des Lilas, Lyon").text
 "Hi, I'm <PERSON>, I live at <LOCATION>"
 """
 
@@ -134,8 +134,9 @@ class PiiDetector:
     enabled : bool
         When False nothing is detected and :meth:`redact` returns texts unchanged.
     ner : bool
-        Find ``PERSON`` and ``LOCATION`` with the ONNX NER bundle (default True). Only
-        when those types are selected; ``False`` keeps the detector pattern-only.
+        Find ``PERSON`` and ``LOCATION`` with the ONNX NER bundle (default False: opt-in,
+        see README). Only when those types are selected; ``False`` keeps the detector
+        pattern-only.
     ner_model_dir : path, optional
         NER bundle directory; ``None`` = the bundle shipped with tocsin.
     ner_providers : list of str, optional
