@@ -239,7 +239,9 @@ def test_up_without_workers_and_migrate_cli(tmp_path: Path) -> None:
     env = tocsin_env(home, TOCSIN_CLICKHOUSE_MIGRATIONS_DIR=str(migrations))
     r = run_cli(home, "migrate", "--json", env=env)
     assert json.loads(r.stdout)["applied"] == []  # `up` applied them already
-    note = f"{MIGRATIONS + 1:04d}_note"
+    # numbers may have gaps (each area owns a range): the next one is after the highest
+    last = max(int(p.name[:4]) for p in default_migrations_dir().glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    note = f"{last + 1:04d}_note"
     (migrations / f"{note}.sql").write_text(
         "ALTER TABLE {database}.events {on_cluster} ADD COLUMN IF NOT EXISTS note String;\n"
     )
