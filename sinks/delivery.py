@@ -55,7 +55,8 @@ class RetryPolicy:
 
         Full jitter: uniform in ``[0, min(max_delay, base * 2**(attempt-1))]``.
         """
-        cap = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        # the exponent is capped: 2**1000 no longer fits a float (many instant failures)
+        cap = min(self.max_delay_s, self.base_delay_s * 2.0 ** min(attempt - 1, 60))
         return cap * rng()
 
 
