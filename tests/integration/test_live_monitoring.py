@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +27,20 @@ from confluent_kafka import Producer
 from streams.alerts import decode_alert
 from streams.codec import EventEncoder
 from streams.generator import CanaryIncident, TrafficGenerator
+from streams.topics import ensure_topics
 from tests.integration.conftest import run_cli
-from tests.integration.test_ingest import WorkerProcess, broker, read_topic, wait_until
+from tests.integration.test_ingest import WorkerProcess, read_topic, wait_until
 from tocsin.runtime.broker import EmbeddedBroker
+from tocsin.runtime.topics import topic_specs
+from tocsin.settings import TopicSettings
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(900)]
 
-__all__ = ["broker"]  # the fixture, imported for its side effect
-
 SERVICE = "chat-api"
+# Two hours of this traffic is ~45 MB on one partition: more than the embedded default
+# retention (32 MiB a partition), which would delete the oldest segments while a slow
+# worker has not read them yet. These tests are about judging, not retention.
+ROOMY_TOPICS = TopicSettings(retention_bytes=512 * 1024 * 1024, retention_ms=24 * 3600 * 1000)
 MINUTE_MS = 60_000
 ENV = {
     "TOCSIN_WORKER__BATCH_SIZE": "5000",
@@ -61,6 +67,26 @@ class RecordingGenerator(TrafficGenerator):
         value, kind = super()._pii()
         self.sent_pii.append(value)
         return value, kind
+
+
+def start_broker(path: Path) -> EmbeddedBroker:
+    """A real noida-db broker with tocsin's topics, retention large enough for the traffic."""
+    b = EmbeddedBroker(path).start()
+    try:
+        ensure_topics(b.bootstrap_servers, topic_specs(ROOMY_TOPICS))
+    except BaseException:
+        b.stop()
+        raise
+    return b
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    b = start_broker(tmp_path / "kafka")
+    try:
+        yield b
+    finally:
+        b.stop()
 
 
 def traffic(start_ms: int) -> tuple[list[dict[str, Any]], list[bytes], list[str]]:
@@ -104,7 +130,16 @@ def alerts(
 
 
 def wait_all_stored(worker: WorkerProcess, total: int, timeout: float = 400) -> None:
-    wait_until(lambda: worker.counts()[1] >= total, timeout, f"{total} events stored", every=1.0)
+    try:
+        wait_until(
+            lambda: worker.counts()[1] >= total, timeout, f"{total} events stored", every=1.0
+        )
+    except pytest.fail.Exception:
+        stored = worker.sql(
+            "SELECT kafka_partition, count(), min(kafka_offset), max(kafka_offset) FROM events "
+            "GROUP BY kafka_partition FORMAT TSV"
+        )
+        pytest.fail(f"{total} events not stored; per partition:\n{stored}\n{worker.log()[-3000:]}")
 
 
 def test_canary_incident_pages_once_for_the_canary_and_matches_the_backtest(
@@ -247,13 +282,8 @@ def test_sigkill_mid_incident_gives_the_same_alerts_each_once(
 
     # The same traffic through an uninterrupted worker gives the same SLO and canary alerts.
     home2 = tmp_path / "home2"
-    ref_broker = EmbeddedBroker(tmp_path / "kafka2").start()
+    ref_broker = start_broker(tmp_path / "kafka2")
     try:
-        from streams.topics import ensure_topics
-        from tocsin.runtime.topics import topic_specs
-        from tocsin.settings import TopicSettings
-
-        ensure_topics(ref_broker.bootstrap_servers, topic_specs(TopicSettings()))
         ref = WorkerProcess(home2, ref_broker.bootstrap_servers, **ENV).start()
         try:
             ref.wait_ready()
