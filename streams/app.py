@@ -190,6 +190,7 @@ def toxicity_stage(settings: Settings) -> Stage | None:
         canary_min_ratio=tox.canary_min_ratio,
         max_share=tox.sampling_max_share,
         behind_records=tox.sampling_behind_records,
+        behind_s=tox.sampling_behind_s,
     )
     return ToxicityStage(scorer, chunk_chars=tox.chunk_chars, sampler=sampler)
 

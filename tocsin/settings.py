@@ -126,13 +126,26 @@ class ToxicitySettings(BaseModel):
     )
     sampling_ratio: float = Field(1.0, gt=0, le=1, description="share scored in `ratio` mode")
     canary_min_ratio: float = Field(
-        1.0, gt=0, le=1, description="share of canary answers scored, whatever the mode"
+        0.1,
+        gt=0,
+        le=1,
+        description="least share of canary answers scored, whatever the mode (1.0: every one, "
+        "even when that alone slows a worker that is behind)",
     )
     sampling_max_share: float = Field(
-        0.5, gt=0, lt=1, description="`auto`: most of the worker's time spent scoring when behind"
+        0.25,
+        gt=0,
+        lt=1,
+        description="`auto`: most of the worker's time spent scoring when behind",
     )
     sampling_behind_records: int = Field(
         20_000, ge=0, description="`auto`: consumer lag above which the worker samples"
+    )
+    sampling_behind_s: float = Field(
+        0.5,
+        gt=0,
+        description="`auto`: the worker samples when its lag holds more than this many seconds "
+        "of work (lag x measured cost per event): alerts are never later than the lag",
     )
 
     def scorer_kwargs(self) -> dict[str, Any]:

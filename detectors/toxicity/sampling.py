@@ -7,12 +7,21 @@ stay unbiased (Horvitz-Thompson). Sampling ratios are always ``1/k`` with an int
 weights are whole numbers and count exactly in the SLO windows.
 
 The choice of an event depends only on its ``event_id`` (a hash), so a replay after a
-crash scores the same events. Canary events have their own, smaller ``k``
-(``canary_min_ratio``): canaries are small and matter most.
+crash scores the same events. Canary events have their own floor (``canary_min_ratio``,
+default 0.1: at least one canary answer in ten is scored, whatever the mode): canaries are
+small and matter most, but scoring every one of them can by itself cap a worker that is
+behind (10% canary traffic at 15,000 events/s is more answers than a CPU scores).
 
 Modes: ``always`` (k = 1), ``ratio`` (k = round(1 / ratio)), ``auto`` (k = 1 while the
-worker keeps up; when the consumer lag exceeds ``behind_records``, k is chosen so that
-scoring takes at most ``max_share`` of the worker's time, from measured costs).
+worker keeps up; when it falls behind, k is chosen so that scoring takes at most
+``max_share`` of the worker's time, from measured costs).
+
+Behind, in ``auto``, means that draining the consumer lag at the measured cost per event
+would take more than ``behind_s`` seconds, or that the lag exceeds ``behind_records``: a
+time criterion, so that a slow trickle of expensive answers does not pile up minutes of
+delay before the monitors see them (alert latency is lag). The worker scores more again
+(k halved per batch) once the drain time is under a quarter of ``behind_s`` and the lag
+under a quarter of ``behind_records``; in between, k stays (no flapping).
 
 Example
 -------
@@ -24,8 +33,8 @@ Example
 >>> mask2, _ = s.choose(ids, ["stable"] * 10_000)     # the same events again
 >>> bool((mask == mask2).all())
 True
->>> _, w = s.choose(ids[:3], ["canary"] * 3)          # canaries: always scored by default
->>> w.tolist()
+>>> every_canary = ToxicitySampler("ratio", ratio=0.25, canary_min_ratio=1.0)
+>>> every_canary.choose(ids[:3], ["canary"] * 3)[1].tolist()  # canaries: every one
 [1.0, 1.0, 1.0]
 """
 
@@ -57,7 +66,10 @@ class ToxicitySampler:
     max_share
         ``auto``: largest share of the worker's time spent scoring while behind.
     behind_records
-        ``auto``: consumer lag above which the worker counts as behind.
+        ``auto``: consumer lag above which the worker counts as behind, whatever the time.
+    behind_s
+        ``auto``: seconds of work in the lag (lag x measured cost per event) above which
+        the worker counts as behind.
     max_k
         Largest ``k`` (smallest ratio ``1/max_k``).
     """
@@ -67,9 +79,10 @@ class ToxicitySampler:
         mode: SamplingMode = "auto",
         *,
         ratio: float = 1.0,
-        canary_min_ratio: float = 1.0,
-        max_share: float = 0.5,
+        canary_min_ratio: float = 0.1,
+        max_share: float = 0.25,
         behind_records: int = 20_000,
+        behind_s: float = 0.5,
         max_k: int = 1000,
     ) -> None:
         if mode not in ("auto", "always", "ratio"):
@@ -79,12 +92,17 @@ class ToxicitySampler:
                 raise ValueError(f"{name} must be in (0, 1], got {value}")
         if not 0 < max_share < 1:
             raise ValueError(f"max_share must be in (0, 1), got {max_share}")
+        if not behind_s > 0:
+            raise ValueError(f"behind_s must be positive, got {behind_s}")
         self.mode = mode
         self.max_k = int(max_k)
         self.k = max(1, round(1 / ratio)) if mode == "ratio" else 1
         self.canary_k = max(1, math.floor(1 / canary_min_ratio + 1e-9))
         self.max_share = max_share
         self.behind_records = behind_records
+        self.behind_s = float(behind_s)
+        #: ``auto``: seconds of work in the lag at the last batch (lag x cost per event).
+        self.drain_s = 0.0
         # Exponential averages of the measured costs (seconds per event).
         self.score_cost_s: float | None = None
         self.other_cost_s: float | None = None
@@ -118,8 +136,15 @@ class ToxicitySampler:
             )
         if self.mode != "auto":
             return
-        if lag <= self.behind_records:
-            self.k = max(1, self.k // 2)  # caught up: score more again, without flapping
+        # Seconds of work in the lag at the current sampling (scored share of this batch).
+        per_event = self.other_cost_s or 0.0
+        if self.score_cost_s is not None and rows > 0:
+            per_event += self.score_cost_s * scored / rows
+        self.drain_s = lag * per_event
+        behind = lag > self.behind_records or self.drain_s > self.behind_s
+        if not behind:
+            if lag <= self.behind_records / 4 and self.drain_s <= self.behind_s / 4:
+                self.k = max(1, self.k // 2)  # caught up: score more again, without flapping
             return
         if self.score_cost_s is None or self.other_cost_s is None:
             return

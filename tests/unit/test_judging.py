@@ -300,8 +300,44 @@ def test_auto_sampling_samples_when_behind_and_recovers() -> None:
     assert s.k == 1
 
 
+def test_auto_sampling_counts_seconds_of_work_in_the_lag_not_only_records() -> None:
+    # 1,500 records behind is far below behind_records, but at 1 ms an answer it is 1.5 s
+    # of work: alerts would be that late. The sampler must react to the time.
+    s = ToxicitySampler("auto", max_share=0.25, behind_records=20_000, behind_s=1.0)
+    s.observe(scored=1000, score_s=1.0, rows=1000, other_s=0.1, lag=1_500)
+    assert s.drain_s == pytest.approx(1_500 * 0.0011)
+    assert s.k == 30  # f = 0.25/0.75 * 0.1 ms / 1 ms = 1/30
+    # half a second of work left: between a quarter of behind_s and behind_s, k stays
+    s.observe(scored=34, score_s=0.034, rows=1000, other_s=0.1, lag=4_000)
+    assert 0.25 < s.drain_s < 1.0 and s.k == 30
+    # drained: score more again, one halving per batch
+    s.observe(scored=34, score_s=0.034, rows=1000, other_s=0.1, lag=100)
+    assert s.k == 15
+    # a lag above behind_records is behind whatever the time
+    cheap = ToxicitySampler("auto", max_share=0.25, behind_records=1000, behind_s=60.0)
+    cheap.observe(scored=1000, score_s=1.0, rows=1000, other_s=0.1, lag=5_000)
+    assert cheap.k == 30
+
+
+def test_canaries_get_a_floor_not_a_free_pass_by_default() -> None:
+    s = ToxicitySampler("ratio", ratio=0.01)  # k = 100; canary floor 0.1 -> canary k = 10
+    ids = [f"c{i}" for i in range(20_000)]
+    mask, w = s.choose(ids, ["canary"] * 20_000)
+    assert set(w[mask].tolist()) == {10.0}
+    assert 1_700 < int(mask.sum()) < 2_300
+    every = ToxicitySampler("ratio", ratio=0.01, canary_min_ratio=1.0)
+    assert bool(every.choose(ids[:50], ["canary"] * 50)[0].all())
+
+
 @pytest.mark.parametrize(
-    "kwargs", [{"mode": "sometimes"}, {"ratio": 0.0}, {"canary_min_ratio": 2.0}, {"max_share": 1.0}]
+    "kwargs",
+    [
+        {"mode": "sometimes"},
+        {"ratio": 0.0},
+        {"canary_min_ratio": 2.0},
+        {"max_share": 1.0},
+        {"behind_s": 0.0},
+    ],
 )
 def test_sampler_rejects_bad_settings(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
