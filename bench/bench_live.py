@@ -17,10 +17,11 @@ SDK does, event time advancing 50 ms per event so minutes close all the time):
    model (``pii.ner: true``, off by default) on every prompt and answer too (on a subset).
 
 Monitor cost = 1 - rate(monitors) / rate(baseline), i.e. the share of the worker's time
-the monitors take at that rate, from the medians of three alternating runs of each. Then the alert latency: a producer sends a canary incident
-live at a fixed rate, event time running one minute per wall second, and each alert's
-broker timestamp is compared with the send time of the first event of the minute that
-closed it (minute + 1 + lateness).
+the monitors take at that rate, from the medians of three alternating runs of each. Then
+the alert latency: a producer in its own process (as a service is) sends a canary incident
+live at 2,000 events/s, event time running one minute per wall second, to a worker with its
+defaults (toxicity ``auto``); each alert's broker timestamp is compared with the send time
+of the first event of the minute that closed it (minute + 1 + lateness).
 
 Run: ``.venv/bin/python bench/bench_live.py`` (150k events; ``--quick``: 30k).
 Writes ``bench/results/live.json``. Numbers are noisy on a shared machine.
@@ -161,10 +162,45 @@ def run_worker(
     }
 
 
+def paced_producer(spec_path: str, out_path: str) -> None:
+    """Child process: send the pickled events at their pace; write when each event-minute's
+    first event was handed to the producer (a service's own process, as in production: the
+    producer does not share the worker's interpreter and GIL)."""
+    import pickle
+
+    from confluent_kafka import Producer
+
+    spec = pickle.loads(Path(spec_path).read_bytes())
+    p = Producer({"bootstrap.servers": spec["bootstrap"], "linger.ms": 5})
+    rate, t0 = spec["rate"], spec["t0"]
+    first_sent: dict[int, float] = {}
+    while time.time() < t0:
+        time.sleep(0.01)
+    for i, (minute, key, value) in enumerate(spec["records"]):
+        due = t0 + i / rate
+        now = time.time()
+        if due > now:
+            time.sleep(due - now)
+        first_sent.setdefault(minute, time.time())
+        while True:
+            try:
+                p.produce(spec["topic"], value, key=key)
+                break
+            except BufferError:
+                p.poll(0.01)
+        p.poll(0)
+    p.flush(30)
+    Path(out_path).write_text(json.dumps({str(k): v for k, v in first_sent.items()}))
+
+
 def alert_latency(root: Path, bootstrap: str, seconds: float, rate: float) -> dict[str, Any]:
-    """Live: events at ``rate``/s, one event-minute per wall second; alert delay per alert."""
+    """Live: events at ``rate``/s from a producer process, one event-minute per wall second;
+    the delay of each alert from the first event of the minute that closed it."""
+    import pickle
+    import subprocess
+
     import numpy as np
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     from streams.alerts import decode_alert
     from streams.app import MonitorThread, build_monitor
@@ -180,10 +216,6 @@ def alert_latency(root: Path, bootstrap: str, seconds: float, rate: float) -> di
     )
     settings.topics.events = topic
     settings.topics.alerts = alerts_topic
-    parts = build_monitor(settings, "bench-lat", bootstrap)
-    errors: list[BaseException] = []
-    thread = MonitorThread(parts.monitor, on_fatal=errors.append)
-    thread.start()
     n = int(seconds * rate)
     step_ms = MINUTE_MS / rate  # one event-minute per wall second
     start_ms = (int(time.time() * 1000) // MINUTE_MS - int(seconds) - 120) * MINUTE_MS
@@ -195,32 +227,40 @@ def alert_latency(root: Path, bootstrap: str, seconds: float, rate: float) -> di
     )
     events = gen.events(n)
     enc = EventEncoder()
-    values = [enc.encode(e, start_ms + 10**10) for e in events]
-    first_sent: dict[int, float] = {}
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    time.sleep(3)  # group join
-    t0 = time.time()
-    for i, (e, v) in enumerate(zip(events, values, strict=True)):
-        due = t0 + i / rate
-        now = time.time()
-        if due > now:
-            time.sleep(due - now)
-        minute = e["ts"] // MINUTE_MS
-        first_sent.setdefault(minute, time.time())
-        while True:
-            try:
-                p.produce(topic, v, key=e["service"].encode())
-                break
-            except BufferError:
-                p.poll(0.01)
-        p.poll(0)
-    p.flush(30)
-    time.sleep(3)
-    thread.stop()
-    parts.query_client.close()
-    parts.client.close()
+    spec_path, out_path = home / "producer.pickle", home / "first_sent.json"
+    spec_path.write_bytes(
+        pickle.dumps(
+            {
+                "bootstrap": bootstrap,
+                "topic": topic,
+                "rate": rate,
+                "t0": time.time() + 8.0,  # after the worker has joined its group
+                "records": [
+                    (e["ts"] // MINUTE_MS, e["service"].encode(), enc.encode(e, start_ms + 10**10))
+                    for e in events
+                ],
+            }
+        )
+    )
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--paced-producer", str(spec_path), str(out_path)]
+    )
+    parts = build_monitor(settings, "bench-lat", bootstrap)
+    errors: list[BaseException] = []
+    thread = MonitorThread(parts.monitor, on_fatal=errors.append)
+    thread.start()
+    try:
+        child.wait(timeout=seconds + 120)
+        time.sleep(3)
+    finally:
+        thread.stop()
+        parts.query_client.close()
+        parts.client.close()
     if errors:
         raise RuntimeError(f"worker failed: {errors[0]}")
+    if child.returncode != 0:
+        raise RuntimeError(f"producer process exited with {child.returncode}")
+    first_sent = {int(k): v for k, v in json.loads(out_path.read_text()).items()}
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"lat-{time.time_ns()}"})
     c.assign([TopicPartition(alerts_topic, 0, OFFSET_BEGINNING)])
     delays: list[float] = []
@@ -243,6 +283,7 @@ def alert_latency(root: Path, bootstrap: str, seconds: float, rate: float) -> di
     return {
         "events": n,
         "rate_per_s": rate,
+        "producer": "separate process",
         "alerts_measured": len(delays),
         "latency_p50_s": float(np.percentile(arr, 50)),
         "latency_p99_s": float(np.percentile(arr, 99)),
@@ -266,7 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke size (30k events)")
     parser.add_argument("--events", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "live.json")
+    parser.add_argument("--paced-producer", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.paced_producer:
+        paced_producer(*args.paced_producer)
+        return 0
     n = args.events or (30_000 if args.quick else 150_000)
     from streams.topics import TopicSpec, ensure_topics
     from tocsin.runtime.broker import EmbeddedBroker

@@ -350,6 +350,7 @@ def build_monitor(
         worker_id=worker_id,
         batch_size=w.batch_size,
         poll_timeout_s=w.poll_timeout_s,
+        linger_s=w.linger_s,
         commit_interval_s=w.commit_interval_s,
         dlq_max_ratio=w.dlq_max_ratio,
         dlq_min_messages=w.dlq_min_messages,

@@ -3,7 +3,9 @@
 One :class:`BatchMonitor` runs in its own thread inside the faust worker
 (:mod:`streams.app`). Each step:
 
-1. ``consume(num_messages=batch_size, timeout=poll_timeout)`` from the events topic;
+1. wait up to ``poll_timeout`` for the first record, then take what else arrives within
+   ``linger`` (up to ``batch_size``): a batch starts as soon as data is there, and grows
+   with the load (what arrived while the previous batch was processed is taken at once);
 2. decode the whole batch (:class:`streams.codec.EventDecoder`), undecodable records
    become :class:`~streams.dlq.DeadLetter` s;
 3. check the DLQ limit (:class:`DlqRatioWindow`): when most messages are bad the worker
@@ -265,10 +267,13 @@ class ToxicityStage:
         weights: list[float | None] = [None] * n
         todo = [i for i, text in enumerate(responses) if text]
         todo_weights = [1.0] * len(todo)
+        scorable, canaries = len(todo), 0
         if self.sampler is not None and todo:
             ids = cols.get("event_id") or [str(i) for i in range(n)]
             tracks = cols.get("track") or [None] * n
-            mask, w = self.sampler.choose([ids[i] for i in todo], [tracks[i] for i in todo])
+            todo_tracks = [tracks[i] for i in todo]
+            canaries = todo_tracks.count("canary")
+            mask, w = self.sampler.choose([ids[i] for i in todo], todo_tracks)
             keep = np.flatnonzero(mask).tolist()
             todo = [todo[j] for j in keep]
             todo_weights = w[keep].tolist()
@@ -296,6 +301,9 @@ class ToxicityStage:
                 rows=self._last_rows or n,
                 other_s=other,
                 lag=self.lag() if self.lag is not None else 0,
+                answer_share=scorable / n if n else None,
+                canary_share=canaries / scorable if scorable else 0.0,
+                interval_s=other + score_s,
             )
         self._last_end = time.perf_counter()
         self._last_rows = n
@@ -526,6 +534,7 @@ class MonitorConfig:
     worker_id: str = ""
     batch_size: int = 10_000
     poll_timeout_s: float = 0.5
+    linger_s: float = 0.05
     commit_interval_s: float = 2.0
     commit_every_messages: int = 50_000
     dlq_max_ratio: float = 0.5
@@ -748,7 +757,7 @@ class BatchMonitor:
     def step(self) -> int:
         """Consume, decode, write and (maybe) commit one batch; returns its size."""
         cfg = self.config
-        messages = self.consumer.consume(num_messages=cfg.batch_size, timeout=cfg.poll_timeout_s)
+        messages = self._consume_batch()
         records = [m for m in messages if self._usable(m)]
         if not records:
             if self._pending_letters:
@@ -817,6 +826,21 @@ class BatchMonitor:
         self._update_lag(positions)
         self._commit()
         return len(records)
+
+    def _consume_batch(self) -> list[Any]:
+        """The next batch: block for the first record (``poll_timeout_s``), then take what
+        is buffered or arrives within ``linger_s``, up to ``batch_size``.
+
+        ``consume(n, timeout)`` returns only when ``n`` records are there or the timeout
+        passed, so one call with the poll timeout made every batch below ``batch_size`` wait
+        the whole timeout (half a second of alert latency at moderate rates).
+        """
+        cfg = self.config
+        first = self.consumer.consume(num_messages=1, timeout=cfg.poll_timeout_s)
+        if not first or cfg.batch_size <= 1:
+            return list(first)
+        rest = self.consumer.consume(num_messages=cfg.batch_size - 1, timeout=cfg.linger_s)
+        return [*first, *rest]
 
     def _without_stored(
         self, columns: dict[str, list[Any]], good: list[tuple[str, int, int]]

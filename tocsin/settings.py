@@ -65,6 +65,7 @@ class WorkerSettings(BaseModel):
     count: int = Field(1, ge=1, description="workers started by `tocsin up`")
     batch_size: int = Field(10_000, ge=1)
     poll_timeout_s: float = Field(0.5, gt=0)
+    linger_s: float = Field(0.05, ge=0)
     commit_interval_s: float = Field(2.0, ge=0)
     max_message_bytes: int = Field(1_048_576, ge=1024)
     dlq_max_ratio: float = Field(0.5, gt=0, le=1, description="stop when more are bad")

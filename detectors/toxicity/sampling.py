@@ -19,9 +19,13 @@ worker keeps up; when it falls behind, k is chosen so that scoring takes at most
 Behind, in ``auto``, means that draining the consumer lag at the measured cost per event
 would take more than ``behind_s`` seconds, or that the lag exceeds ``behind_records``: a
 time criterion, so that a slow trickle of expensive answers does not pile up minutes of
-delay before the monitors see them (alert latency is lag). The worker scores more again
-(k halved per batch) once the drain time is under a quarter of ``behind_s`` and the lag
-under a quarter of ``behind_records``; in between, k stays (no flapping).
+delay before the monitors see them (alert latency is lag). Behind, k is the smallest whose
+scoring (canary floor included) takes at most ``max_share`` of the worker's time. Once the
+drain time is under a quarter of ``behind_s`` and the lag under a quarter of
+``behind_records``, k is the smallest that keeps the worker at most ``TARGET_BUSY`` (70%)
+busy at the measured input rate, reached by halving k per batch; in between, k stays (no
+flapping). So a worker fed 2,000 events/s with a CPU that scores 1,200 answers/s scores
+about half of them continuously instead of scoring all, falling behind, and catching up.
 
 Example
 -------
@@ -50,6 +54,15 @@ import numpy as np
 __all__ = ["SamplingMode", "ToxicitySampler"]
 
 SamplingMode = Literal["auto", "always", "ratio"]
+
+
+#: ``auto`` while keeping up: the share of the worker's time the input may fill, scoring
+#: included (the rest absorbs bursts without building lag, which is alert latency).
+TARGET_BUSY = 0.7
+
+
+def _ewma(old: float | None, new: float, weight: float = 0.3) -> float:
+    return new if old is None else (1 - weight) * old + weight * new
 
 
 class ToxicitySampler:
@@ -106,51 +119,101 @@ class ToxicitySampler:
         # Exponential averages of the measured costs (seconds per event).
         self.score_cost_s: float | None = None
         self.other_cost_s: float | None = None
+        #: ``auto``: events arriving per second (processed + change of the lag), averaged.
+        self.input_rate: float | None = None
+        self._answer_share: float | None = None  # events with an answer (unknown: all)
+        self._canary_share: float | None = None  # canary answers among those (unknown: none)
+        self._last_lag: int | None = None
 
     @property
     def ratio(self) -> float:
         """Share of (non-canary) events scored now."""
         return 1.0 / self.k
 
-    def observe(self, *, scored: int, score_s: float, rows: int, other_s: float, lag: int) -> None:
+    def observe(
+        self,
+        *,
+        scored: int,
+        score_s: float,
+        rows: int,
+        other_s: float,
+        lag: int,
+        answer_share: float | None = None,
+        canary_share: float = 0.0,
+        interval_s: float | None = None,
+    ) -> None:
         """Feed one batch's measurements and, in ``auto`` mode, choose the next ``k``.
 
         Parameters
         ----------
         scored, score_s
-            Events scored in the batch and the seconds scoring took.
+            Answers scored in the batch and the seconds scoring took.
         rows, other_s
             Events in the batch and the seconds the rest of the worker spent on them.
         lag
             Consumer lag (records behind the end of the log) after the batch.
+        answer_share, canary_share
+            Share of the batch's events with an answer to score (default: as before,
+            initially all), and share of canary answers among those.
+        interval_s
+            Wall time of the whole cycle (default ``score_s + other_s``): with the lag's
+            change it gives the input rate.
         """
         if scored > 0 and score_s > 0:
-            c = score_s / scored
-            self.score_cost_s = (
-                c if self.score_cost_s is None else 0.7 * self.score_cost_s + 0.3 * c
-            )
+            self.score_cost_s = _ewma(self.score_cost_s, score_s / scored)
         if rows > 0 and other_s > 0:
-            r = other_s / rows
-            self.other_cost_s = (
-                r if self.other_cost_s is None else 0.7 * self.other_cost_s + 0.3 * r
-            )
+            self.other_cost_s = _ewma(self.other_cost_s, other_s / rows)
+        if answer_share is not None:
+            self._answer_share = _ewma(self._answer_share, answer_share)
+            self._canary_share = _ewma(self._canary_share, canary_share)
+        if rows > 0:
+            interval = interval_s if interval_s is not None else score_s + other_s
+            if self._last_lag is not None and interval > 0:
+                arrived = max(0.0, rows + lag - self._last_lag)
+                self.input_rate = _ewma(self.input_rate, arrived / interval, 0.5)
+        self._last_lag = lag
         if self.mode != "auto":
             return
-        # Seconds of work in the lag at the current sampling (scored share of this batch).
-        per_event = self.other_cost_s or 0.0
-        if self.score_cost_s is not None and rows > 0:
-            per_event += self.score_cost_s * scored / rows
-        self.drain_s = lag * per_event
-        behind = lag > self.behind_records or self.drain_s > self.behind_s
-        if not behind:
-            if lag <= self.behind_records / 4 and self.drain_s <= self.behind_s / 4:
-                self.k = max(1, self.k // 2)  # caught up: score more again, without flapping
+        o, c = self.other_cost_s, self.score_cost_s
+        self.drain_s = lag * ((o or 0.0) + (c or 0.0) * self._scored_share(self.k))
+        if o is None or c is None:
             return
-        if self.score_cost_s is None or self.other_cost_s is None:
+        if lag > self.behind_records or self.drain_s > self.behind_s:
+            # Behind: scoring gets at most max_share of the worker's time until drained.
+            # c*F(k) / (o + c*F(k)) <= s  <=>  c*F(k) <= s/(1-s) * o.
+            self.k = self._smallest_k(self.max_share / (1 - self.max_share) * o)
             return
-        # Scoring share f*c / (f*c + r) <= max_share  <=>  f <= s/(1-s) * r/c.
-        f = self.max_share / (1 - self.max_share) * self.other_cost_s / self.score_cost_s
-        self.k = min(self.max_k, max(1, math.ceil(1 / f))) if f < 1 else 1
+        if self.drain_s > self.behind_s / 4 or lag > self.behind_records / 4:
+            return  # draining: keep k (no flapping)
+        # Keeping up: score more again, halving k per batch, down to the smallest k that
+        # keeps the worker TARGET_BUSY at the measured input rate (never up here: a rate
+        # the worker cannot follow shows as lag, and the branch above handles it).
+        fit = 1
+        if self.input_rate:
+            fit = self._smallest_k(TARGET_BUSY / self.input_rate - o)
+        self.k = min(self.k, max(fit, self.k // 2))
+
+    def _scored_share(self, k: int) -> float:
+        """Expected share of events scored at ``k`` (answers, canaries at their floor)."""
+        q = self._canary_share or 0.0
+        a = 1.0 if self._answer_share is None else self._answer_share
+        return a * ((1 - q) / k + q / min(k, self.canary_k))
+
+    def _smallest_k(self, budget_s: float) -> int:
+        """Smallest k whose scoring costs at most ``budget_s`` per event (max_k if none)."""
+        c = self.score_cost_s or 0.0
+        if budget_s <= 0:
+            return self.max_k
+        lo, hi = 1, self.max_k
+        if c * self._scored_share(hi) > budget_s:
+            return self.max_k  # the canary floor alone is over budget: sample the rest most
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if c * self._scored_share(mid) <= budget_s:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
 
     def choose(
         self, event_ids: Sequence[str], tracks: Sequence[str | None]

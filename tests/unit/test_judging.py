@@ -295,8 +295,8 @@ def test_auto_sampling_samples_when_behind_and_recovers() -> None:
     s = ToxicitySampler("auto", max_share=0.5, behind_records=1000)
     s.observe(scored=1000, score_s=1.0, rows=1000, other_s=0.05, lag=50_000)  # 1 ms vs 50 us
     assert s.k == 20  # scoring 1/20 of the answers takes half of the worker's time
-    for _ in range(6):
-        s.observe(scored=50, score_s=0.05, rows=1000, other_s=0.05, lag=0)
+    for _ in range(6):  # drained, 500 events/s arriving: room to score every answer again
+        s.observe(scored=50, score_s=0.05, rows=1000, other_s=0.05, lag=0, interval_s=2.0)
     assert s.k == 1
 
 
@@ -304,19 +304,76 @@ def test_auto_sampling_counts_seconds_of_work_in_the_lag_not_only_records() -> N
     # 1,500 records behind is far below behind_records, but at 1 ms an answer it is 1.5 s
     # of work: alerts would be that late. The sampler must react to the time.
     s = ToxicitySampler("auto", max_share=0.25, behind_records=20_000, behind_s=1.0)
-    s.observe(scored=1000, score_s=1.0, rows=1000, other_s=0.1, lag=1_500)
+    s.observe(scored=1000, score_s=1.0, rows=1000, other_s=0.1, lag=1_500, interval_s=0.5)
     assert s.drain_s == pytest.approx(1_500 * 0.0011)
     assert s.k == 30  # f = 0.25/0.75 * 0.1 ms / 1 ms = 1/30
     # half a second of work left: between a quarter of behind_s and behind_s, k stays
-    s.observe(scored=34, score_s=0.034, rows=1000, other_s=0.1, lag=4_000)
+    s.observe(scored=34, score_s=0.034, rows=1000, other_s=0.1, lag=4_000, interval_s=0.5)
     assert 0.25 < s.drain_s < 1.0 and s.k == 30
-    # drained: score more again, one halving per batch
-    s.observe(scored=34, score_s=0.034, rows=1000, other_s=0.1, lag=100)
+    # drained: score more again, one halving per batch (the input rate, 3,500/s averaged,
+    # leaves room for k = 10: 3,500 * (0.1 ms + 1 ms / 10) = 0.7 s of work a second)
+    s.observe(scored=34, score_s=0.034, rows=1000, other_s=0.1, lag=100, interval_s=0.5)
+    assert s.input_rate == pytest.approx(3_500)
     assert s.k == 15
+    s.observe(scored=67, score_s=0.067, rows=1000, other_s=0.1, lag=800, interval_s=0.5)
+    assert s.input_rate == pytest.approx(3_450)
+    assert s.k == 10  # not 7: the input rate leaves no room for it
     # a lag above behind_records is behind whatever the time
     cheap = ToxicitySampler("auto", max_share=0.25, behind_records=1000, behind_s=60.0)
     cheap.observe(scored=1000, score_s=1.0, rows=1000, other_s=0.1, lag=5_000)
     assert cheap.k == 30
+
+
+def test_auto_sampling_settles_where_the_input_rate_leaves_room() -> None:
+    # 2,000 events/s arrive; the rest of the worker costs 100 us an event and scoring 1 ms
+    # an answer: scoring everything (2.2 s of work a second) cannot keep up, scoring one in
+    # four keeps the worker 70% busy. The sampler must settle there, not flap between
+    # scoring all and falling behind (that lag is alert latency).
+    s = ToxicitySampler("auto", max_share=0.25, behind_s=0.5)
+    lag, ks, lags = 1000, [], []
+    for _ in range(80):
+        k, n = s.k, min(lag, 5000)  # a batch takes what has arrived
+        busy = n * (100e-6 + 1e-3 / k)
+        cycle = max(busy, 0.05)  # a poll returns after 50 ms at the latest
+        lag = lag - n + int(2000 * cycle)  # arrivals during the cycle
+        s.observe(
+            scored=n // k,
+            score_s=(n // k) * 1e-3,
+            rows=n,
+            other_s=n * 100e-6,
+            lag=lag,
+            answer_share=1.0,
+            interval_s=cycle,
+        )
+        ks.append(s.k)
+        lags.append(lag)
+    assert set(ks[-30:]) == {4}, ks
+    assert max(lags[-30:]) < 1000, lags  # under half a second of events waiting
+
+
+def test_auto_sampling_budget_counts_the_canary_floor() -> None:
+    # Half of the answers are canaries, scored at least one in ten: behind, k must make the
+    # total scoring (canaries included) fit max_share, not only the stable part.
+    def behind(other_s: float, canary_share: float) -> int:
+        s = ToxicitySampler("auto", max_share=0.25, canary_min_ratio=0.1, behind_s=0.5)
+        s.observe(
+            scored=1000,
+            score_s=1.0,
+            rows=1000,
+            other_s=other_s,
+            lag=50_000,
+            answer_share=1.0,
+            canary_share=canary_share,
+        )
+        return s.k
+
+    # 30% canaries, 240 us a event for the rest: scoring may take 80 us an event. k = 13
+    # (what the stable-only formula gives) scores 0.7/13 + 0.3/10 = 8.4% of the events:
+    # 84 us, over budget; k = 14 scores 8.0%.
+    assert behind(0.24, 0.3) == 14
+    # Half canaries and a cheap worker: the canary floor alone (5% of events, 50 us) is over
+    # the 50 us budget: everything else is sampled as little as allowed.
+    assert behind(0.15, 0.5) == 1000
 
 
 def test_canaries_get_a_floor_not_a_free_pass_by_default() -> None:

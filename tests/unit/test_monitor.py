@@ -150,9 +150,27 @@ class Stub:
     produced: list[tuple[bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
     paused: int = 0
     resumed: int = 0
+    consume_calls: list[int] = field(default_factory=list)
+    _linger_next: bool = False  # the next call is the linger after a batch's first record
+    _done: bool = False  # the first call took the whole batch
 
     def consume(self, num_messages: int, timeout: float) -> list[Msg]:
-        return self.batches.pop(0) if self.batches else []
+        """Up to ``num_messages`` of the current batch; a batch never runs into the next
+        (the worker's linger call after a batch's first record gets only that batch)."""
+        self.consume_calls.append(num_messages)
+        linger, self._linger_next = self._linger_next, False
+        if linger and self._done:
+            self._done = False
+            return []
+        if not self.batches:
+            return []
+        head = self.batches.pop(0)
+        out, rest = head[:num_messages], head[num_messages:]
+        if rest:
+            self.batches.insert(0, rest)
+        self._done = not rest
+        self._linger_next = not linger and bool(out)
+        return out
 
     def commit(self, offsets: list[Any], asynchronous: bool) -> list[Any]:
         self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
@@ -254,6 +272,19 @@ def test_good_and_bad_are_written_then_committed() -> None:
     assert ("h", b"1") in stub.produced[0][1]
     assert stub.commits == [{("ev", 0): 2, ("ev", 1): 3}]
     assert mon.metrics.snapshot()["dead_lettered"] == 1
+
+
+def test_a_batch_starts_at_its_first_record_and_lingers_for_the_rest() -> None:
+    # The first record is awaited with the poll timeout; the rest (up to batch_size) only
+    # within the linger: a batch below batch_size must not wait the whole poll timeout.
+    stub = Stub([[Msg(b"ok-1", 0), Msg(b"ok-2", 1), Msg(b"ok-3", 2)], [Msg(b"ok-4", 3)]])
+    writer = Writer()
+    mon = _monitor(stub, writer, batch_size=10, poll_timeout_s=0.5, linger_s=0.05)
+    assert mon.step() == 3
+    assert mon.step() == 1
+    assert mon.step() == 0  # nothing: no linger call after an empty wait
+    assert stub.consume_calls == [1, 9, 1, 9, 1]
+    assert writer.events == ["ok-1", "ok-2", "ok-3", "ok-4"]
 
 
 def test_retryable_write_is_retried_until_it_lands_without_loss() -> None:
