@@ -288,15 +288,31 @@ def _join_adjacent(text: str, found: list[Finding]) -> list[Finding]:
 
 
 _BEFORE = re.compile(r"(\d+[a-zA-Z]?,?\s+)?([^\W\d_]+\.?\s+)$")
+_NUMBER_BEFORE = re.compile(r"\d+[a-zA-Z]?(?:[-/]\d+[a-zA-Z]?)?,?\s+$")
 
 
-def _address_start(text: str, start: int, feat: Featurizer) -> int:
+def _address_start(text: str, start: int, end: int, feat: Featurizer) -> int:
     """Move a LOCATION's start left over a street word and a house number the tagger left
-    out ("14 Rue | des Lilas" → "14 Rue des Lilas")."""
+    out ("14 Rue | des Lilas" → "14 Rue des Lilas"), or over the house number alone when
+    the span has a street word ("14 | Rue des Lilas, Lyon" → "14 Rue des Lilas, Lyon").
+
+    >>> t = NerTagger.default()._featurizer
+    >>> text = "visit 14 Rue des Lilas, Lyon"
+    >>> text[_address_start(text, 9, len(text), t):]
+    '14 Rue des Lilas, Lyon'
+    >>> text = "I have 3 Berlin friends"
+    >>> text[_address_start(text, 9, 15, t):15]
+    'Berlin'
+    """
     m = _BEFORE.search(text, max(0, start - 24), start)
-    if m is None or not feat.lexicon_bits(m.group(2).strip().rstrip(".").lower()) & LEX_STREET:
-        return start
-    return m.start(1) if m.group(1) else m.start(2)
+    if m is not None and feat.lexicon_bits(m.group(2).strip().rstrip(".").lower()) & LEX_STREET:
+        return m.start(1) if m.group(1) else m.start(2)
+    n = _NUMBER_BEFORE.search(text, max(0, start - 16), start)
+    if n is not None and any(
+        feat.lexicon_bits(w.lower()) & LEX_STREET for w in _LETTERS.findall(text, start, end)
+    ):
+        return n.start()
+    return start
 
 
 class NerTagger:
@@ -500,7 +516,7 @@ class NerTagger:
                         feat.lexicon_bits(w) & (LEX_PLACE | LEX_STREET) for w in words
                     ):
                         continue  # "ssn", "abroad": a lower-case place must be a known one
-                    s = _address_start(text, s, feat)
+                    s = _address_start(text, s, e, feat)
                 if " ".join(w.lower() for w in words) in self._regions:
                     continue  # a country, region or nationality alone is not personal data
                 if feat is not None and not any(c.isdigit() for c in text[s:e]):

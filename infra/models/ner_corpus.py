@@ -910,6 +910,8 @@ class Pools:
     locales: list[str] = field(default_factory=list)
     latin: list[str] = field(default_factory=list)
     lorem: list[str] = field(default_factory=list)
+    # Faker's lorem words of non-Latin locales: sentences with no name in other scripts.
+    foreign_lorem: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _latin(s: str) -> bool:
@@ -960,6 +962,17 @@ def build_pools(seed: int, per_locale: int = 120) -> Pools:
     from faker.providers.lorem.en_US import Provider as LoremEn
 
     pools.lorem = list(LoremEn.word_list)
+    import importlib
+
+    for loc in FOREIGN_LOREM_LOCALES:
+        try:
+            mod = importlib.import_module(f"faker.providers.lorem.{loc}")
+        except ImportError:
+            continue
+        words = [w for w in getattr(mod.Provider, "word_list", ()) if w.strip()]
+        if words:
+            pools.foreign_lorem[loc] = words
+    pools.foreign_lorem.setdefault("hi_IN", list(HINDI_WORDS))  # Faker has no Hindi lorem
     pools.latin = [
         loc
         for loc in pools.locales
@@ -1106,6 +1119,83 @@ class Generator:
 
     def phone(self) -> str:
         return self.r.choice(self.p.phones[self._loc()])
+
+    def foreign_sentence(self) -> str:
+        """A sentence of lorem words in a non-Latin script: no name in it."""
+        if not self.p.foreign_lorem:
+            return self.lorem()
+        loc = self.r.choice(sorted(self.p.foreign_lorem))
+        words = self.r.choices(self.p.foreign_lorem[loc], k=self.r.randint(3, 12))
+        if loc in NO_SPACE_LOCALES:
+            return "".join(words) + self.r.choice(("。", "。", "？", "", "."))
+        return " ".join(words) + self.r.choice((".", ".", "?", "", " ।"))
+
+    def _hex(self, n: int) -> str:
+        return "".join(self.r.choice("0123456789abcdef") for _ in range(n))
+
+    def _b64(self, n: int) -> str:
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+        return "".join(self.r.choice(alphabet) for _ in range(n))
+
+    def machine_text(self) -> str:
+        """Logs, headers, JSON, code, SQL, stack traces, PEM blocks: what gets pasted into
+        prompts and answers around the PII. Capitalised words there (INFO, Bearer,
+        Traceback, BEGIN CERTIFICATE, class names) are not people or places; a name in a
+        name field or a log message still is (the ``{P}`` slots)."""
+        r = self.r
+        uuid = f"{self._hex(8)}-{self._hex(4)}-{self._hex(4)}-{self._hex(4)}-{self._hex(12)}"
+        ts = f"2026-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}T{r.randint(0, 23):02d}:{r.randint(0, 59):02d}:{r.randint(0, 59):02d}Z"
+        level = r.choice(LOG_LEVELS)
+        comp = r.choice(COMPONENTS)
+        word = r.choice(CODE_WORDS)
+        ident = r.choice(IDENTIFIERS)
+        kind = r.randrange(12)
+        if kind == 0:
+            return f"{ts} {level} [{comp}] {r.choice(LOG_MESSAGES).format(n=r.randint(1, 9), id=uuid, w=word)}"
+        if kind == 1:
+            return f"[{level}] {comp}: {r.choice(LOG_MESSAGES).format(n=r.randint(1, 9), id=uuid, w=word)}"
+        if kind == 2:
+            return r.choice(HTTP_LINES).format(tok=self._b64(r.randint(20, 40)), id=uuid, w=word)
+        if kind == 3:
+            keys = r.sample(JSON_KEYS, r.randint(2, 5))
+            vals = [
+                r.choice(
+                    (
+                        f'"{uuid}"',
+                        str(r.randint(0, 999)),
+                        "true",
+                        "null",
+                        f'"{word}"',
+                        f'"{r.choice(LOG_LEVELS)}"',
+                    )
+                )
+                for _ in keys
+            ]
+            return "{" + ", ".join(f'"{k}": {v}' for k, v in zip(keys, vals, strict=True)) + "}"
+        if kind == 4:
+            return r.choice(CODE_LINES).format(w=word, i=ident, n=r.randint(1, 99))
+        if kind == 5:
+            return r.choice(SQL_LINES).format(w=word, i=ident, n=r.randint(1, 99))
+        if kind == 6:
+            return r.choice(TRACE_LINES).format(w=word, i=ident, n=r.randint(1, 999))
+        if kind == 7:
+            what = r.choice(
+                (
+                    "CERTIFICATE",
+                    "RSA PRIVATE KEY",
+                    "PUBLIC KEY",
+                    "OPENSSH PRIVATE KEY",
+                    "PGP MESSAGE",
+                )
+            )
+            return f"-----BEGIN {what}-----\n{self._b64(64)}\n{self._b64(r.randint(8, 64))}=\n-----END {what}-----"
+        if kind == 8:  # a name where logs and records put one: still PERSON
+            return r.choice(MACHINE_POSITIVE)
+        if kind == 9:
+            return f"{r.choice(('GET', 'POST', 'PUT', 'DELETE'))} /v1/{word}/{uuid} {r.choice(('200', '201', '404', '429', '500', '503'))} {r.randint(1, 900)}ms"
+        if kind == 10:
+            return f"{comp} {level} retry={r.randint(1, 5)} backoff={r.randint(1, 30)}s error={r.choice(ERRORS)}"
+        return f"{ident}.{word}({r.choice(('True', 'False', 'None', str(r.randint(0, 9))))}) -> {r.choice(ERRORS)}"
 
     def date(self) -> str:
         d, m, y = self.r.randint(1, 28), self.r.randint(1, 12), self.r.randint(1950, 2030)
@@ -1282,22 +1372,26 @@ class Generator:
         name_case = "lower" if x < 0.1 else ("upper" if x < 0.12 else "as-is")
         for i in range(n_sent):
             y = self.r.random()
-            if y < 0.25:
+            if y < 0.23:
                 t = self.r.choice(POSITIVE)
-            elif y < 0.42:
+            elif y < 0.38:
                 t = self.extra_positive()
-            elif y < 0.6:
+            elif y < 0.54:
                 t = self.r.choice(NEGATIVE)
-            elif y < 0.72:
+            elif y < 0.65:
                 t = self.extra_negative()
-            elif y < 0.8:
+            elif y < 0.72:
                 t = self.r.choice(self.r.choice(NAME_WORDS_AS_WORDS))
-            elif y < 0.9:
+            elif y < 0.79:
                 t = self.r.choice(FILLER)
-            elif y < 0.95:  # common English words in random order: vocabulary beyond the templates
+            elif y < 0.83:  # common English words in random order: vocabulary beyond the templates
                 t = self.lorem()
-            else:
+            elif y < 0.86:
                 t = self.r.choice(FOREIGN_FILLER)
+            elif y < 0.95:  # logs, JSON, code, headers, keys: machine text around the PII
+                t = self.machine_text()
+            else:  # other scripts without names
+                t = self.foreign_sentence()
             if i:
                 out.add(self.r.choice((" ", " ", "\n", "\n\n", "  ")))
             self.fill(t, out, name_case)
@@ -1307,6 +1401,79 @@ class Generator:
         return text, out.spans
 
 
+FOREIGN_LOREM_LOCALES = (
+    "ja_JP", "zh_CN", "zh_TW", "ru_RU", "uk_UA", "el_GR", "ar_AA", "he_IL", "hy_AM", "th_TH",
+    "fa_IR", "bn_BD", "hi_IN", "ko_KR", "az_AZ", "bg_BG",
+)  # fmt: skip
+HINDI_WORDS = (
+    "नमस्ते", "कृपया", "मेरा", "नंबर", "है", "धन्यवाद", "आप", "कैसे", "हैं", "मुझे", "मदद",
+    "चाहिए", "यह", "बहुत", "अच्छा", "काम", "समय", "आज", "कल", "फ़ोन", "ईमेल", "पता", "भेजें",
+    "करें", "के", "लिए", "और", "में", "से", "को", "नहीं", "क्या", "हम", "वह", "जवाब", "संदेश",
+)  # fmt: skip
+NO_SPACE_LOCALES = {"ja_JP", "zh_CN", "zh_TW", "th_TH"}
+LOG_LEVELS = ("INFO", "WARN", "WARNING", "ERROR", "DEBUG", "TRACE", "FATAL", "NOTICE", "CRITICAL")
+COMPONENTS = (
+    "worker-3", "http.server", "AuthService", "PaymentGateway", "kube-proxy", "nginx", "Kafka",
+    "ClickHouse", "RedisCache", "api-gateway", "OrderController", "SessionManager", "uvicorn",
+    "gunicorn", "celery.worker", "Scheduler", "LoadBalancer", "Ingress", "grpc.Server",
+)  # fmt: skip
+LOG_MESSAGES = (
+    "retry attempt {n} for request {id}", "connection reset by peer", "request {id} completed",
+    "Started {w} in {n} ms", "Shutting down {w}", "Health check OK", "Cache MISS for {w}",
+    "Timeout after {n}s waiting for {w}", "Deprecated: {w} will be removed", "Token refreshed",
+    "User session expired", "Rate limit exceeded, Retry-After {n}", "Loaded {n} Plugins",
+    "Received SIGTERM, draining", "Backoff {n}s before Reconnect", "Job {id} Failed: {w}",
+    "Listening on 0.0.0.0:{n}", "Bad Request: missing field {w}", "Unauthorized: Bearer token rejected",
+)  # fmt: skip
+HTTP_LINES = (
+    "Authorization: Bearer {tok}", "curl -H 'Authorization: Bearer {tok}' https://api.example.com/v1/{w}",
+    "Content-Type: application/json", "Set-Cookie: session={tok}; Path=/; HttpOnly; Secure",
+    "X-Request-Id: {id}", "Accept-Encoding: gzip, deflate", "HTTP/1.1 429 Too Many Requests",
+    "Retry-After: 30", "User-Agent: Mozilla/5.0 (X11; Linux x86_64)", "Host: api.example.com",
+    "WWW-Authenticate: Basic realm=\"Admin\"", "Cache-Control: no-cache", "Bearer {tok}",
+)  # fmt: skip
+JSON_KEYS = (
+    "id", "status", "retry", "region", "created", "updated", "level", "msg", "Error", "Type",
+    "request_id", "model", "latency_ms", "Version", "enabled", "tags", "Code", "Reason",
+)  # fmt: skip
+CODE_WORDS = (
+    "retry", "handler", "config", "Builder", "Factory", "Manager", "Session", "Parser", "Client",
+    "Response", "Request", "Thread", "Queue", "Buffer", "Stream", "Cursor", "Context", "Options",
+)  # fmt: skip
+IDENTIFIERS = (
+    "UserService", "OrderRepository", "HttpClient", "DataFrame", "ThreadPoolExecutor", "np",
+    "requests", "os.path", "JSONDecoder", "KafkaConsumer", "React", "Vue", "Django", "Flask",
+    "TensorFlow", "PyTorch", "numpy", "pandas", "Spring", "Express",
+)  # fmt: skip
+CODE_LINES = (
+    "def {w}(fn, attempts={n}):", "class {i}({w}):", "import {i} as {w}", "from {i} import {w}",
+    "return {i}.{w}(timeout={n})", "const {w} = new {i}();", "public static void Main(String[] args)",
+    "if err != nil {{ return err }}", "for i in range({n}):", "@app.route('/{w}')",
+    "self.{w} = {i}()", "throw new IllegalStateException(\"{w}\");", "SELECT * FROM {w};",
+    "git commit -m \"Fix {w} in {i}\"", "pip install {w}=={n}.0", "docker run -p {n}:80 nginx",
+)  # fmt: skip
+SQL_LINES = (
+    "SELECT id, created FROM Orders WHERE status = 'Pending' LIMIT {n}",
+    "INSERT INTO {w} (id, Name) VALUES ({n}, 'test')", "UPDATE Users SET Active = TRUE WHERE id = {n}",
+    "CREATE TABLE {w} (id UInt64, ts DateTime) ENGINE = MergeTree ORDER BY id",
+    "DELETE FROM Sessions WHERE Expires < now()", "ALTER TABLE {w} ADD COLUMN Region String",
+)  # fmt: skip
+TRACE_LINES = (
+    "Traceback (most recent call last):", 'File "/app/{w}.py", line {n}, in handler',
+    "ValueError: invalid literal for int() with base 10", "KeyError: '{w}'",
+    "at {i}.{w}({i}.java:{n})", "NullPointerException in {i}", "TypeError: Cannot read properties of undefined",
+    "panic: runtime error: index out of range [{n}]", "Caused by: java.net.ConnectException: Connection refused",
+    "RuntimeError: CUDA out of memory", "AssertionError: expected {n}",
+)  # fmt: skip
+ERRORS = (
+    "ECONNRESET", "ETIMEDOUT", "Timeout", "Connection refused", "Bad Gateway", "Service Unavailable",
+    "Forbidden", "Not Found", "Internal Server Error", "InvalidToken", "QuotaExceeded",
+)  # fmt: skip
+MACHINE_POSITIVE = (
+    '{"name": "{P}", "city": "{PCITY}"}', "user={P} action=login status=ok",
+    "INFO order placed by {P}, ship to {ADDR}", '"customer": "{P}"', "Author: {P} <{EMAIL}>",
+    "Signed-off-by: {P} <{EMAIL}>", "name,city\n{P},{PCITY}",
+)  # fmt: skip
 POSITIVE = (
     "Hi, I'm {P}.", "Hi, I am {P} and I need help with my account.", "My name is {P}.",
     "my name is {P} and i live in {PCITY}", "Hello, this is {P} from the {NOUN} team.",

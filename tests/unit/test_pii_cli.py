@@ -144,3 +144,28 @@ def test_an_id_with_a_lone_surrogate_is_written_back_as_valid_json() -> None:
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout.splitlines()[0])
     assert out["id"].startswith("x\ufffd") and out["redacted"] == "mail <EMAIL_ADDRESS>"
+
+
+DONE_WHEN = (
+    '{"id":1,"text":"Hi, I am Maria José Gómez Ruiz, call me on 06 12 34 56 78 or visit '
+    '14 Rue des Lilas, 69003 Lyon"}\n'
+)
+
+
+def test_scan_finds_the_person_the_phone_and_the_address_by_default() -> None:
+    # Issue 13's "done when": a file scan finds names and addresses (NER) unless the
+    # settings turn it off; the worker's own default (pii.ner) stays off.
+    result = runner.invoke(app, ["pii", "scan", "-"], input=DONE_WHEN)
+    assert result.exit_code == 0, result.stderr
+    (out,) = records(result.stdout)
+    assert out["redacted"] == "Hi, I am <PERSON>, call me on <PHONE_NUMBER> or visit <LOCATION>"
+    assert [f["type"] for f in out["findings"]] == ["PERSON", "PHONE_NUMBER", "LOCATION"]
+
+
+def test_scan_follows_pii_ner_when_the_settings_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOCSIN_PII__NER", "false")
+    result = runner.invoke(app, ["pii", "scan", "-"], input=DONE_WHEN)
+    (out,) = records(result.stdout)
+    assert [f["type"] for f in out["findings"]] == ["PHONE_NUMBER"]
+    forced = runner.invoke(app, ["pii", "scan", "--ner", "-"], input=DONE_WHEN)
+    assert "PERSON" in [f["type"] for f in records(forced.stdout)[0]["findings"]]

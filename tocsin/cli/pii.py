@@ -56,8 +56,8 @@ def register(app: typer.Typer) -> None:
         ner: bool | None = typer.Option(
             None,
             "--ner/--no-ner",
-            help="PERSON and LOCATION through the ONNX NER bundle. Default: pii.ner from the "
-            "settings (off: opt-in, see README).",
+            help="PERSON and LOCATION through the ONNX NER bundle. Default: on, unless "
+            "pii.ner is set in the settings (the worker's default is off: see README).",
         ),
     ) -> None:
         """Scan JSONL {"id","text"} records (or plain lines) and write findings + redacted text.
@@ -80,6 +80,10 @@ def register(app: typer.Typer) -> None:
             overrides["entities"] = [e.strip().upper() for e in entities.split(",") if e.strip()]
         if ner is not None:
             overrides["ner"] = ner
+        elif "ner" not in settings.model_fields_set:
+            # A scan of a file is not the worker's hot path: find names and addresses too,
+            # unless the settings say otherwise (pii.ner / TOCSIN_PII__NER).
+            overrides["ner"] = True
         try:
             detector = PiiDetector.from_config(settings, **overrides)
         except ValueError as exc:
