@@ -358,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         results["runs"] = runs
         base, mon = runs["baseline"]["events_per_s"], runs["monitors"]["events_per_s"]
         results["monitor_cost_share"] = 1 - mon / base
+        results["monitor_cost_percent"] = round(100 * (1 - mon / base), 1)
         print(
             f"monitor stages: {results['monitor_cost_share']:.1%} of the worker's time "
             f"({mon:,.0f} vs {base:,.0f} events/s without them)"
