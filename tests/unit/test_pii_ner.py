@@ -151,7 +151,7 @@ def test_national_phone_rules(value: str, cue: bool, ok: bool) -> None:
 
 
 def test_settings_pii_ner_switch(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings().pii.ner is False  # opt-in (README: precision on logs and code, speed)
+    assert Settings().pii.ner is False  # opt-in for the worker (README: its cost per event)
     monkeypatch.setenv("TOCSIN_PII__NER", "off")
     s = Settings()
     assert s.pii.ner is False
