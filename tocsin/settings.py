@@ -310,6 +310,12 @@ class AlertingSettings(BaseModel):
         default_factory=lambda: ["rule", "deployment"], description="one incident per these"
     )
     repeat_interval_s: float = Field(4 * 3600.0, ge=0, description="0 = never repeat")
+    resolve_timeout_s: float = Field(
+        3600.0,
+        ge=0,
+        description="a drift incident (a detection has no end of its own) is resolved after "
+        "this long without a new detection; 0 = never",
+    )
     grafana_url: str | None = Field(None, description="dashboard link in messages")
     delivery_timeout_s: float = Field(10.0, gt=0, description="per HTTP attempt")
     delivery_max_elapsed_s: float = Field(120.0, gt=0, description="retry budget per message")

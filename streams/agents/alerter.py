@@ -103,6 +103,11 @@ class PrintReceiver:
         return DeliveryResult(True, [attempt])
 
 
+#: Alert kinds whose records only ever fire (no resolve from the worker): their incidents
+#: resolve after ``resolve_timeout_ms`` without a new firing alert.
+ONE_SHOT_KINDS = frozenset({"drift"})
+
+
 @dataclass
 class AlerterConfig:
     """Everything the alerter decides with (built from the settings by :func:`build_alerter`)."""
@@ -110,6 +115,7 @@ class AlerterConfig:
     routes: Sequence[Route] = ()
     group_by: Sequence[str] = ("rule", "deployment")
     repeat_interval_ms: int = 4 * 3600 * 1000
+    resolve_timeout_ms: int = 3600 * 1000
     grafana_url: str | None = None
     interactive: bool = False
     policy: RollbackPolicy = field(default_factory=RollbackPolicy)
@@ -174,6 +180,7 @@ class Alerter:
         self.silences: list[Silence] = []
         self.canary_verdicts: dict[str, dict[str, Any]] = {}  # deployment -> latest
         self.last_notified_ms: dict[str, int] = {}  # incident -> wall ms
+        self.last_firing_ms: dict[str, int] = {}  # incident -> wall ms of its last firing alert
         self.counters = {"alerts": 0, "duplicates": 0, "invalid": 0, "rollbacks": 0}
         self._lock = threading.RLock()  # book and verdict state (not held while sending)
         self._started = False
@@ -207,6 +214,7 @@ class Alerter:
         now = self.clock()
         for inc in self.book.open_incidents():
             self.last_notified_ms.setdefault(inc.incident_id, now)
+            self.last_firing_ms.setdefault(inc.incident_id, now)
         self._started = True
         self.refresh_silences(force=True)
 
@@ -301,6 +309,8 @@ class Alerter:
         if incident is None:
             return outcome
         outcome.incident_id = incident.incident_id
+        if alert.get("state") == "firing":
+            self.last_firing_ms[incident.incident_id] = self.clock()
         failure: list[BaseException] = []
         notifier: threading.Thread | None = None
         if transition.action in ("trigger", "escalate", "deescalate", "resolve"):
@@ -637,6 +647,39 @@ class Alerter:
             done += self._send_all(n, names, incident)
         return done
 
+    def due_auto_resolves(self) -> list[HandleOutcome]:
+        """Resolve the open incidents of one-shot kinds (drift: a detection says "changed",
+        never "back to normal") that saw no firing alert for ``resolve_timeout_ms``, as
+        Alertmanager's ``resolve_timeout`` does: receivers get their resolve, the incident
+        stops repeating, and the next detection opens a new one. The resolve records have
+        deterministic ids (a restart does not resolve twice)."""
+        timeout = self.config.resolve_timeout_ms
+        if timeout <= 0:
+            return []
+        now = self.clock()
+        outcomes: list[HandleOutcome] = []
+        for incident in list(self.book.open_incidents()):
+            if incident.kind not in ONE_SHOT_KINDS:
+                continue
+            last = self.last_firing_ms.setdefault(incident.incident_id, now)
+            if now - last < timeout:
+                continue
+            minutes = round(timeout / 60_000)
+            for member in list(incident.members):
+                record = dict(incident.last_alert)
+                record.update(
+                    alert_id=f"{member}:resolve-timeout",
+                    incident_id=member,
+                    state="resolved",
+                    ts=incident.updated_ms + (now - last),
+                    summary=f"[{incident.severity}] {incident.kind} {incident.rule} on "
+                    f"{incident.service}/{incident.deployment}: no new detection for "
+                    f"{minutes} min, closed",
+                )
+                outcomes.append(self.handle(record))
+            self.last_firing_ms.pop(incident.incident_id, None)
+        return outcomes
+
     # ------------------------------------------------------------------ state
     def _persist(self, incident: Incident) -> None:
         if self.store is None:
@@ -816,6 +859,7 @@ def build_alerter(
         routes=[Route(x.match, x.receivers, x.continue_matching) for x in routes_cfg],
         group_by=a.group_by,
         repeat_interval_ms=int(a.repeat_interval_s * 1000),
+        resolve_timeout_ms=int(a.resolve_timeout_s * 1000),
         grafana_url=a.grafana_url,
         interactive=a.slack_signing_secret is not None,
         policy=RollbackPolicy(
@@ -938,6 +982,7 @@ def register_alerting(
     async def repeat_notifications() -> None:
         if alerter._started:
             await asyncio.to_thread(alerter.due_repeats)
+            await asyncio.to_thread(alerter.due_auto_resolves)
 
     web_app.add_routes(alerting_routes(alerter, secret.get_secret_value() if secret else None))
     return alerter

@@ -325,3 +325,47 @@ def test_unacknowledged_incidents_repeat_and_carry_the_grafana_link(
     assert any(
         "https://grafana.example.com/d/tocsin?var-deployment=chat-api-canary" in t for t in links
     )
+
+
+def test_drift_incidents_resolve_after_the_resolve_timeout(
+    fake: FakeReceivers, migrated_store: Any, tmp_path: Path
+) -> None:
+    # A drift detection only fires; without a timeout its incident would stay open and
+    # repeat every four hours for ever.
+    now = [1_767_225_600_000]
+    settings = Settings(
+        home=tmp_path / "home",
+        alerting={"slack_webhook_url": fake.slack_url, "resolve_timeout_s": 3600,
+                  "repeat_interval_s": 0},
+        rollback={"enabled": False},
+    )  # fmt: skip
+    store = ControlStore(migrated_store)
+    alerter = build_alerter(settings, store, None)
+    alerter.clock = lambda: now[0]
+    drift = alert(
+        kind="drift", rule="tokens_out", severity="ticket", alert_id="d-1",
+        incident_id="drift-1", window="", summary="[ticket] tokens_out drifted down",
+    )  # fmt: skip
+    slo_ticket = alert(alert_id="s-1", incident_id="slo-1", severity="ticket")
+    assert alerter.handle(drift).transition == "trigger"
+    assert alerter.handle(slo_ticket).transition == "trigger"
+    now[0] += 1_800_000
+    # a second detection of the same signal and deployment: same incident, clock restarts
+    second = {**drift, "alert_id": "d-2", "incident_id": "drift-2", "ts": drift["ts"] + 1_800_000}
+    assert alerter.handle(second).transition == "update"
+    now[0] += 3_000_000
+    assert alerter.due_auto_resolves() == []  # 50 min since the last detection
+    now[0] += 600_000
+    outcomes = alerter.due_auto_resolves()
+    assert [o.transition for o in outcomes] == ["update", "resolve"]  # both members closed
+    assert alerter.due_auto_resolves() == []
+    open_kinds = [i.kind for i in alerter.book.open_incidents()]
+    assert open_kinds == ["slo"]  # an SLO incident resolves with its own record, not by time
+    texts = [r.body["text"] for r in fake.accepted("slack")]
+    assert len(texts) == 3 and "resolved" in texts[-1], texts
+    # a restarted alerter finds it resolved and does not resolve it again
+    again = build_alerter(settings, store, None)
+    again.clock = lambda: now[0] + 7_200_000
+    again.start()
+    assert again.due_auto_resolves() == []
+    assert len(fake.accepted("slack")) == 3
