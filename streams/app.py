@@ -379,6 +379,7 @@ def build_monitor(
     for stage in pipeline.stages:
         if isinstance(stage, ToxicityStage) and stage.sampler is not None:
             stage.lag = lambda: monitor.metrics.lag
+            stage.busy = lambda: monitor.metrics.last_batch_s
     metrics.bind(monitor)
     return WorkerParts(
         monitor=monitor,

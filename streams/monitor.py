@@ -234,15 +234,21 @@ class ToxicityStage:
         chunk_chars: int = 0,
         sampler: Any = None,
         lag: Callable[[], int] | None = None,
+        busy: Callable[[], float] | None = None,
     ) -> None:
         self.scorer = scorer
         self.batch_size = batch_size
         self.chunk_chars = chunk_chars or None
         self.sampler = sampler
         self.lag = lag
+        #: Seconds the worker spent on the previous batch, its wait for records excluded
+        #: (``MonitorMetrics.last_batch_s``): the sampler's costs must not count idle time.
+        self.busy = busy
         self.scored_total = 0
         self.scoring_s_total = 0.0
         self._last_end: float | None = None
+        self._last_start: float | None = None
+        self._last_score_s = 0.0
         self._last_rows = 0
 
     @property
@@ -292,9 +298,15 @@ class ToxicityStage:
         self.scored_total += len(todo)
         self.scoring_s_total += score_s
         if self.sampler is not None:
-            # The rest of the worker: from the end of the previous batch's scoring to now.
-            other = (started - self._last_end) if self._last_end is not None else 0.0
-            other += time.perf_counter() - started - score_s
+            if self.busy is not None:
+                # The rest of the worker on the previous batch: its processing time less its
+                # scoring (waiting for records is not a cost); the input rate uses wall time.
+                other = max(0.0, self.busy() - self._last_score_s) if self._last_rows else 0.0
+                interval = started - self._last_start if self._last_start is not None else None
+            else:  # no worker around: wall time from the previous batch's scoring to now
+                other = (started - self._last_end) if self._last_end is not None else 0.0
+                other += time.perf_counter() - started - score_s
+                interval = other + score_s
             self.sampler.observe(
                 scored=len(todo),
                 score_s=score_s,
@@ -303,9 +315,11 @@ class ToxicityStage:
                 lag=self.lag() if self.lag is not None else 0,
                 answer_share=scorable / n if n else None,
                 canary_share=canaries / scorable if scorable else 0.0,
-                interval_s=other + score_s,
+                interval_s=interval,
             )
         self._last_end = time.perf_counter()
+        self._last_start = started
+        self._last_score_s = score_s
         self._last_rows = n
         return batch
 

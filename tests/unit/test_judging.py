@@ -6,6 +6,7 @@ End to end on the real broker and chdb: tests/integration/test_live_monitoring.p
 from __future__ import annotations
 
 import json
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,6 +18,7 @@ from detectors.slo.in_force import slos_in_force, split_key
 from detectors.toxicity.sampling import ToxicitySampler
 from streams.alerts import AlertRecord, decode_alert, encode_alert
 from streams.judging import JudgingConfig, JudgingStage
+from streams.monitor import ToxicityStage
 
 T0 = 29_000_000 * 60_000  # an epoch minute boundary
 SPEC = parse_spec_document(
@@ -399,3 +401,33 @@ def test_canaries_get_a_floor_not_a_free_pass_by_default() -> None:
 def test_sampler_rejects_bad_settings(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         ToxicitySampler(**kwargs)
+
+
+def test_the_sampler_is_fed_busy_time_not_the_wait_for_records() -> None:
+    # A quiet worker waits for records between batches; that wait is not a cost per event.
+    # Fed as one, it made the sampler think the worker was saturated after any burst, and
+    # it never went back to scoring every answer.
+    seen: list[dict[str, Any]] = []
+
+    class Recorder(ToxicitySampler):
+        def observe(self, **kw: Any) -> None:
+            seen.append(kw)
+            super().observe(**kw)
+
+    class Scorer:
+        def score_batch(self, texts: list[str], chunk_chars: Any = None) -> dict[str, Any]:
+            return {"toxicity": np.zeros(len(texts))}
+
+    stage = ToxicityStage(Scorer(), sampler=Recorder("auto"), busy=lambda: 0.01, lag=lambda: 0)
+
+    def batch() -> Any:
+        return SimpleNamespace(
+            columns={"response": ["fine"] * 10, "event_id": [f"e{i}" for i in range(10)]}
+        )
+
+    stage.process(batch())
+    time.sleep(0.2)  # idle: waiting for the next records
+    stage.process(batch())
+    assert seen[1]["other_s"] < 0.011  # the previous batch's 10 ms, not the 200 ms wait
+    assert seen[1]["interval_s"] >= 0.2  # the input rate is per wall second
+    assert seen[1]["rows"] == 10
