@@ -1,6 +1,6 @@
 """Train tocsin's embedded PERSON/LOCATION tagger and write it as an ONNX NER bundle.
 
-Seeded and CPU-only (the shipped bundle: the defaults below with ``--threads 2``, 87 s on a
+Seeded and CPU-only (the shipped bundle: the defaults below with ``--threads 2``, 81 s on a
 quiet 2-core machine)::
 
     .venv/bin/pip install "faker==40.63.0"   # build time only, never at run time
