@@ -17,7 +17,9 @@ SDK does, event time advancing 50 ms per event so minutes close all the time):
    model (``pii.ner: true``, off by default) on every prompt and answer too (on a subset).
 
 Monitor cost = 1 - rate(monitors) / rate(baseline), i.e. the share of the worker's time
-the monitors take at that rate, from the medians of three alternating runs of each. Then
+the monitors take at that rate, from the medians of three alternating runs of each, each
+run in its own interpreter (in one process, later runs were slower: earlier chdb sessions
+kept working in the background). Then
 the alert latency: a producer in its own process (as a service is) sends a canary incident
 live at 2,000 events/s, event time running one minute per wall second, to a worker with its
 defaults (toxicity ``auto``); each alert's broker timestamp is compared with the send time
@@ -160,6 +162,20 @@ def run_worker(
         "final_sampling_ratio": ratio,
         "checkpoints": m.checkpoints,
     }
+
+
+def run_worker_in_process(root: Path, bootstrap: str, n: int, **kw: Any) -> dict[str, Any]:
+    """:func:`run_worker` in a fresh interpreter: the chdb sessions of earlier runs (still
+    merging in the background) cannot slow this one down, so runs compare evenly."""
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, __file__, "--single-run", str(root), bootstrap, str(n), json.dumps(kw)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
 
 
 def paced_producer(spec_path: str, out_path: str) -> None:
@@ -308,9 +324,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "live.json")
     parser.add_argument("--paced-producer", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--single-run", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.paced_producer:
         paced_producer(*args.paced_producer)
+        return 0
+    if args.single_run:
+        root_dir, bootstrap_addr, count, kwargs = args.single_run
+        result = run_worker(Path(root_dir), bootstrap_addr, int(count), **json.loads(kwargs))
+        print(json.dumps(result))
         return 0
     n = args.events or (30_000 if args.quick else 150_000)
     from streams.topics import TopicSpec, ensure_topics
@@ -334,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         paired: dict[str, list[dict[str, Any]]] = {"baseline": [], "monitors": []}
         for _ in range(3):
             for name in paired:
-                r = run_worker(root, bootstrap, n, monitors=name == "monitors")
+                r = run_worker_in_process(root, bootstrap, n, monitors=name == "monitors")
                 paired[name].append(r)
                 print(f"{name:12s} {r['events_per_s']:>9,.0f} events/s", flush=True)
         for name, rs in paired.items():
@@ -351,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                 min(n, 30_000),
             ),
         ):
-            runs[name] = run_worker(root, bootstrap, count, **kw)
+            runs[name] = run_worker_in_process(root, bootstrap, count, **kw)
             print(
                 f"{name:12s} {runs[name]['events_per_s']:>9,.0f} events/s  {runs[name]}", flush=True
             )
