@@ -71,17 +71,22 @@ def traffic(n: int, start_ms: int, step_ms: float, seed: int = 5) -> tuple[list[
     return events, [enc.encode(e, start_ms + 10**10) for e in events]
 
 
+def send(p: Any, topic: str, value: bytes, key: bytes, wait_s: float = 0.05) -> None:
+    """``p.produce``, waiting for room in the local queue when it is full."""
+    while True:
+        try:
+            p.produce(topic, value, key=key)
+            return
+        except BufferError:
+            p.poll(wait_s)
+
+
 def produce(bootstrap: str, events: list[Any], values: list[bytes], topic: str = TOPIC) -> None:
     from confluent_kafka import Producer
 
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
     for e, v in zip(events, values, strict=True):
-        while True:
-            try:
-                p.produce(topic, v, key=e["service"].encode())
-                break
-            except BufferError:
-                p.poll(0.05)
+        send(p, topic, v, e["service"].encode())
     assert p.flush(120) == 0
 
 
@@ -198,12 +203,7 @@ def paced_producer(spec_path: str, out_path: str) -> None:
         if due > now:
             time.sleep(due - now)
         first_sent.setdefault(minute, time.time())
-        while True:
-            try:
-                p.produce(spec["topic"], value, key=key)
-                break
-            except BufferError:
-                p.poll(0.01)
+        send(p, spec["topic"], value, key, wait_s=0.01)
         p.poll(0)
     p.flush(30)
     Path(out_path).write_text(json.dumps({str(k): v for k, v in first_sent.items()}))
