@@ -16,11 +16,11 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(RUN_STAMP): pyproject.toml setup.py streams/_avro_writer.c | $(VENV)/bin/python
+$(RUN_STAMP): pyproject.toml setup.py streams/_avro_writer.c streams/_avro_reader.c | $(VENV)/bin/python
 	$(PY) -m pip install -q -e ".[$(RUN_EXTRAS)]"
 	@touch $(RUN_STAMP)
 
-$(STAMP): pyproject.toml setup.py streams/_avro_writer.c | $(VENV)/bin/python
+$(STAMP): pyproject.toml setup.py streams/_avro_writer.c streams/_avro_reader.c | $(VENV)/bin/python
 	# torch 2.13.0 (export and its tests) is the CPU build; a bare `torch` would pull a
 	# multi-GB CUDA build.
 	$(PY) -m pip install -q "torch==2.13.0"

@@ -1,7 +1,9 @@
-"""Only the optional native Avro writer lives here; everything else is in pyproject.toml.
+"""Only the optional native Avro writer and reader live here; everything else is in
+pyproject.toml.
 
-The extension is optional: without a C compiler the install still succeeds and
-streams.codec uses its generated pure-Python writer (same bytes, slower).
+The extensions are optional: without a C compiler the install still succeeds and
+streams.avro_codegen uses its generated pure-Python writer and reader (same bytes and
+records, slower).
 """
 
 from setuptools import Extension, setup
@@ -9,5 +11,6 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension("streams._avro_writer", ["streams/_avro_writer.c"], optional=True),
+        Extension("streams._avro_reader", ["streams/_avro_reader.c"], optional=True),
     ]
 )

@@ -3,6 +3,7 @@ byte for byte against fastavro in the tests."""
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -60,6 +61,8 @@ def _read_long(b: bytes, pos: int) -> tuple[int, int]:
         if c < 0x80:
             return (z >> 1) ^ -(z & 1), pos
         shift += 7
+        if shift == 63 and b[pos] & 0x7E:
+            raise _AvroDataError("varint overflows 64 bits")
         if shift > 63:
             raise _AvroDataError("varint longer than 10 bytes")
 
@@ -186,8 +189,13 @@ def _gen_read(g: _CodeGen, t: Any, target: str, ind: int, depth: int = 0) -> Non
             g.emit(ind, "c = b[pos]; pos += 1")
             g.emit(ind, "if c > 1: raise AE('boolean byte')")
             g.emit(ind, f"{target} = c == 1")
-        elif t in ("int", "long"):
+        elif t == "long":
             _gen_read_long(g, target, ind)
+        elif t == "int":  # 32 bits: a larger value would fail the insert into an Int32 column
+            _gen_read_long(g, target, ind)
+            g.emit(
+                ind, f"if not -2147483648 <= {target} <= 2147483647: raise AE('int out of range')"
+            )
         elif t in ("float", "double"):
             size, unpack = (4, "UF") if t == "float" else (8, "UD")
             g.emit(ind, f"if pos + {size} > end: raise EOFError")
@@ -355,15 +363,60 @@ def native_writer() -> Callable[[bytes, tuple[Any, ...], Mapping[str, Any]], byt
     return encode  # type: ignore[no-any-return]
 
 
-def compile_reader(
+def build_read_plan(schema: Mapping[str, Any]) -> tuple[tuple[str, int, int, Any], ...] | None:
+    """The field plan of the native reader (``streams._avro_reader``), or None if unsupported.
+
+    :func:`build_write_plan` with each enum's symbols as a tuple in index order.
+
+    >>> build_read_plan({"type": "record", "name": "R", "fields": [
+    ...     {"name": "t", "type": {"type": "enum", "name": "T", "symbols": ["a", "b"]}}]})
+    (('t', -1, 8, ('a', 'b')),)
+    """
+
+    def symbols(kind: int, extra: Any) -> Any:
+        if kind == _K_ENUM:
+            return tuple(sorted(extra, key=extra.__getitem__))
+        if kind in (_K_MAP, _K_ARRAY):
+            return (extra[0], symbols(*extra))
+        return extra
+
+    plan = build_write_plan(schema)
+    if plan is None:
+        return None
+    return tuple((name, ni, kind, symbols(kind, extra)) for name, ni, kind, extra in plan)
+
+
+def native_reader(
     schema: Mapping[str, Any],
+) -> Callable[[bytes, int, int], tuple[dict[str, Any], int]] | None:
+    """The C reader (``streams._avro_reader``) bound to ``schema``, or None when the optional
+    extension is not built or the schema is outside what it reads.
+
+    Same records and the same errors as the generated Python reader of
+    :func:`compile_reader` (``EOFError`` instead of ``IndexError`` for data that ends early),
+    about 5x faster on inference events.
+    """
+    try:
+        from streams._avro_reader import read
+    except ImportError:
+        return None
+    plan = build_read_plan(schema)
+    if plan is None:
+        return None
+    return functools.partial(read, plan, _AvroDataError)
+
+
+def compile_reader(
+    schema: Mapping[str, Any], *, native: bool = True
 ) -> Callable[[bytes, int, int], tuple[dict[str, Any], int]] | None:
     """A specialised Avro reader for a flat record schema, or None (use fastavro).
 
     ``reader(data, pos, end)`` returns the record and the position after it. It raises
     ``IndexError``/``EOFError`` when the data ends early, ``UnicodeDecodeError`` for bad UTF-8
     and ``ValueError`` for data that is not of the schema. No schema resolution: use it only
-    when writer and reader schemas are the same.
+    when writer and reader schemas are the same. With ``native`` (the default) it is the C
+    reader when the optional extension is built (:func:`native_reader`), else Python code
+    generated for the schema.
 
     >>> r = compile_reader({"type": "record", "name": "R", "fields": [
     ...     {"name": "a", "type": "long"}, {"name": "b", "type": ["null", "string"]}]})
@@ -373,6 +426,10 @@ def compile_reader(
     """
     if schema.get("type") != "record":
         return None
+    if native:
+        fast = native_reader(schema)
+        if fast is not None:
+            return fast
     g = _CodeGen()
     g.emit(0, "def read(b, pos, end):")
     names = []
