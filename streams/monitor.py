@@ -626,6 +626,13 @@ def consumer_config(bootstrap: str, group_id: str, worker_id: str, **extra: Any)
         # that must not count as a hung consumer.
         "max.poll.interval.ms": 86_400_000,
         "queued.max.messages.kbytes": 65_536,
+        # Prefetch stops at 2,000 messages a partition (librdkafka's default, 100,000, is
+        # never reached by a backlog that noida-db sends whole, so it kept asking for more:
+        # empty fetches answered at once, a spin that cost the broker and librdkafka's
+        # thread ~0.4 core while the worker was behind). Checked again every 20 ms, not
+        # the default second, so a fast worker on a real Kafka never waits for records.
+        "queued.min.messages": 2_000,
+        "fetch.queue.backoff.ms": 20,
         "enable.partition.eof": False,
         "logger": logging.getLogger("tocsin.kafka.consumer"),
     }
@@ -717,6 +724,8 @@ class BatchMonitor:
         self.offsets = OffsetTracker()
         self.window = DlqRatioWindow(config.dlq_max_ratio, config.dlq_min_messages)
         self.stop_event = threading.Event()
+        #: Called after every batch (``streams.app.MonitorThread``: garbage collection).
+        self.after_batch: Callable[[], None] | None = None
         self._sleep = sleep
         self._assigned: set[tuple[str, int]] = set()
         self._expected: dict[tuple[str, int], int] = {}
@@ -750,6 +759,8 @@ class BatchMonitor:
         try:
             while not self.stop_event.is_set():
                 self.step()
+                if self.after_batch is not None:
+                    self.after_batch()
             self._commit(force=True)
         except _Abandoned as exc:
             log.warning("%s", exc)
