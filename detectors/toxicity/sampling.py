@@ -60,6 +60,11 @@ SamplingMode = Literal["auto", "always", "ratio"]
 #: included (the rest absorbs bursts without building lag, which is alert latency).
 TARGET_BUSY = 0.7
 
+#: ``auto`` before any cost is measured: a larger batch scores about this many answers (a
+#: worker that starts behind a backlog must not score a whole first batch of 10,000 answers,
+#: ~5 s on a CPU, to learn that it cannot).
+COLD_START_ANSWERS = 256
+
 
 def _ewma(old: float | None, new: float, weight: float = 0.3) -> float:
     return new if old is None else (1 - weight) * old + weight * new
@@ -229,6 +234,8 @@ class ToxicitySampler:
         n = len(event_ids)
         if len(tracks) != n:
             raise ValueError(f"{n} event ids but {len(tracks)} tracks")
+        if self.mode == "auto" and self.score_cost_s is None and n > COLD_START_ANSWERS:
+            self.k = min(self.max_k, max(self.k, -(-n // COLD_START_ANSWERS)))
         canary = np.fromiter((t == "canary" for t in tracks), dtype=bool, count=n)
         k = np.where(canary, min(self.k, self.canary_k), self.k).astype(np.int64)
         if int(k.max(initial=1)) == 1:
