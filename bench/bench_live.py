@@ -11,7 +11,7 @@ SDK does, event time advancing 50 ms per event so minutes close all the time):
 2. ``monitors``: the same plus the SLO, drift and canary monitors on every event, alerts
    on the topic and in ClickHouse, checkpoints with every commit;
 3. ``full_auto``: the worker's defaults: toxicity ``auto`` (a weighted sample while
-   behind), PII and the monitors;
+   behind), PII and the monitors (three runs alternating with the first two, median);
 4. ``full_always``: every answer scored on the CPU, PII and the monitors (on a subset);
 5. ``auto_with_ner``: as ``full_auto``, with person names and addresses found by the NER
    model (``pii.ner: true``, off by default) on every prompt and answer too (on a subset).
@@ -84,7 +84,10 @@ def send(p: Any, topic: str, value: bytes, key: bytes, wait_s: float = 0.05) -> 
 def produce(bootstrap: str, events: list[Any], values: list[bytes], topic: str = TOPIC) -> None:
     from confluent_kafka import Producer
 
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
+    # compressed as the SDK's EventProducer sends by default
+    p = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all", "compression.type": "lz4"}
+    )
     for e, v in zip(events, values, strict=True):
         send(p, topic, v, e["service"].encode())
     assert p.flush(120) == 0
@@ -146,10 +149,11 @@ def run_worker(
     pages = int(
         str(q.command("SELECT count() FROM alerts WHERE severity = 'page' AND state = 'firing'"))
     )
-    ratio = None
+    ratio, scored, scoring_s = None, 0, 0.0
     for stage in parts.monitor.pipeline.stages:
         if hasattr(stage, "sampling_ratio"):
             ratio = stage.sampling_ratio
+            scored, scoring_s = stage.scored_total, stage.scoring_s_total
     q.close()
     parts.client.close()
     if t_first is None or m.written <= first:
@@ -165,6 +169,8 @@ def run_worker(
         "alerts": n_alerts,
         "pages_firing": pages,
         "final_sampling_ratio": ratio,
+        "answers_scored": scored,
+        "scoring_share_of_run": scoring_s / max(1e-9, t_end - t_start),
         "checkpoints": m.checkpoints,
     }
 
@@ -192,7 +198,9 @@ def paced_producer(spec_path: str, out_path: str) -> None:
     from confluent_kafka import Producer
 
     spec = pickle.loads(Path(spec_path).read_bytes())
-    p = Producer({"bootstrap.servers": spec["bootstrap"], "linger.ms": 5})
+    p = Producer(
+        {"bootstrap.servers": spec["bootstrap"], "linger.ms": 5, "compression.type": "lz4"}
+    )
     rate, t0 = spec["rate"], spec["t0"]
     first_sent: dict[int, float] = {}
     while time.time() < t0:
@@ -351,12 +359,18 @@ def main(argv: list[str] | None = None) -> int:
         produce(bootstrap, events, values)
         print(f"pre-filled {n} events", flush=True)
         runs: dict[str, Any] = {}
-        # The monitor-cost ratio: baseline and monitors alternate, three runs each, medians
-        # (one run of each on a shared machine moves the ratio by ten points).
-        paired: dict[str, list[dict[str, Any]]] = {"baseline": [], "monitors": []}
+        # The monitor-cost ratio and the target with toxicity `auto`: baseline, monitors and
+        # full_auto alternate, three runs each, medians (one run of each on a shared
+        # machine moves the ratio by ten points).
+        kinds: dict[str, dict[str, Any]] = {
+            "baseline": {"monitors": False},
+            "monitors": {"monitors": True},
+            "full_auto": {"monitors": True, "toxicity": "auto"},
+        }
+        paired: dict[str, list[dict[str, Any]]] = {name: [] for name in kinds}
         for _ in range(3):
-            for name in paired:
-                r = run_worker_in_process(root, bootstrap, n, monitors=name == "monitors")
+            for name, kw in kinds.items():
+                r = run_worker_in_process(root, bootstrap, n, **kw)
                 paired[name].append(r)
                 print(f"{name:12s} {r['events_per_s']:>9,.0f} events/s", flush=True)
         for name, rs in paired.items():
@@ -364,7 +378,6 @@ def main(argv: list[str] | None = None) -> int:
             runs[name] = dict(next(r for r in rs if r["events_per_s"] == rates[1]))
             runs[name]["events_per_s_all_runs"] = [r["events_per_s"] for r in rs]
         for name, kw, count in (
-            ("full_auto", {"monitors": True, "toxicity": "auto"}, n),
             ("full_always", {"monitors": True, "toxicity": "always"}, min(n, 15_000)),
             # names and addresses by the NER model too (opt-in), on every text
             (

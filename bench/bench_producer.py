@@ -10,7 +10,7 @@ Measured in one run, on the same generated ~1 KB inference events:
    - baseline: ``confluent_kafka.schema_registry.avro.AvroSerializer`` with an in-memory
      (``mock://``) registry client, the standard Confluent Python path
    - reference: ``json.dumps(event).encode()``
-2. encode + produce to a real local noida-db broker (``acks=all``, idempotent, linger 5 ms),
+2. encode + produce to a real local noida-db broker (``acks=all``, idempotent, linger 5 ms, lz4),
    until every delivery report is in: tocsin ``EventProducer.send_many`` (with its C writer,
    and with the generated pure-Python writer a machine without a compiler gets) vs the
    baseline ``AvroSerializer`` + ``Producer.produce`` loop with the same librdkafka settings,
@@ -235,6 +235,7 @@ def produce_baseline(
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
+        "compression.type": "lz4",  # as the SDK (the same work on both sides)
         "on_delivery": report,
         "log_level": 0,
     }

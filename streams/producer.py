@@ -138,6 +138,10 @@ def _librdkafka_config(
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
+        # Prompts and answers are text: lz4 batches are ~5x smaller (100k bench events: a
+        # 79 MB broker state file instead of 433 MB) for ~2 us of CPU an event here. The
+        # embedded broker rewrites its whole state after commits, so this halves its CPU.
+        "compression.type": "lz4",
         # Topics are created with their partitions and retention caps (`tocsin up`, ops);
         # an auto-created one would get broker defaults (uncapped on the embedded broker).
         "allow.auto.create.topics": False,

@@ -134,10 +134,11 @@ class ToxicitySettings(BaseModel):
         "even when that alone slows a worker that is behind)",
     )
     sampling_max_share: float = Field(
-        0.25,
+        0.1,
         gt=0,
         lt=1,
-        description="`auto`: most of the worker's time spent scoring when behind",
+        description="`auto`: most of the worker's time spent scoring when behind (the canary "
+        "floor may take more)",
     )
     sampling_behind_records: int = Field(
         20_000, ge=0, description="`auto`: consumer lag above which the worker samples"

@@ -20,7 +20,10 @@ Behind, in ``auto``, means that draining the consumer lag at the measured cost p
 would take more than ``behind_s`` seconds, or that the lag exceeds ``behind_records``: a
 time criterion, so that a slow trickle of expensive answers does not pile up minutes of
 delay before the monitors see them (alert latency is lag). Behind, k is the smallest whose
-scoring (canary floor included) takes at most ``max_share`` of the worker's time. Once the
+scoring (canary floor included) takes at most ``max_share`` of the worker's time (default a
+tenth: a worker behind a backlog drains it at ~90% of its speed without scoring, and a tenth
+of a CPU worker still scores a few hundred answers a second); when the canary floor alone is
+over that budget, the canary floor is kept and the rest is sampled at ``max_k``. Once the
 drain time is under a quarter of ``behind_s`` and the lag under a quarter of
 ``behind_records``, k is the smallest that keeps the worker at most ``TARGET_BUSY`` (70%)
 busy at the measured input rate, reached by halving k per batch; in between, k stays (no
@@ -98,7 +101,7 @@ class ToxicitySampler:
         *,
         ratio: float = 1.0,
         canary_min_ratio: float = 0.1,
-        max_share: float = 0.25,
+        max_share: float = 0.1,
         behind_records: int = 20_000,
         behind_s: float = 0.5,
         max_k: int = 1000,

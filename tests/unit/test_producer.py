@@ -65,6 +65,9 @@ def test_config_defaults_and_overrides() -> None:
     assert conf["acks"] == "all" and conf["enable.idempotence"] is True
     assert conf["linger.ms"] == 20 and conf["client.id"] == "svc"
     assert conf["compression.type"] == "lz4" and conf["bootstrap.servers"] == "h:1"
+    plain = _librdkafka_config("h:1", None, {})
+    assert plain["compression.type"] == "lz4"  # text compresses: the SDK default
+    assert _librdkafka_config("h:1", {"compression.type": "zstd"}, {})["compression.type"] == "zstd"
 
 
 def test_invalid_event_raises_names_the_field_and_sends_nothing(producer: EventProducer) -> None:
