@@ -318,7 +318,51 @@ fail:
     return NULL;
 }
 
+/* columns(records, names) -> [[record[name] for record in records] for name in names] */
+static PyObject *columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2 || !PyList_Check(args[0]) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "columns(records: list, names: tuple)");
+        return NULL;
+    }
+    PyObject *records = args[0], *names = args[1];
+    Py_ssize_t n = PyList_GET_SIZE(records), k = PyTuple_GET_SIZE(names);
+    PyObject *out = PyList_New(k);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        PyObject *column = PyList_New(n);
+        if (column == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, j, column);
+        PyObject *name = PyTuple_GET_ITEM(names, j);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *record = PyList_GET_ITEM(records, i);
+            PyObject *value = PyDict_Check(record) ? PyDict_GetItemWithError(record, name) : NULL;
+            if (value == NULL) {
+                if (!PyErr_Occurred()) {
+                    if (PyDict_Check(record)) {
+                        PyErr_SetObject(PyExc_KeyError, name);
+                    } else {
+                        PyErr_SetString(PyExc_TypeError, "columns: records must be dicts");
+                    }
+                }
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_INCREF(value);
+            PyList_SET_ITEM(column, i, value);
+        }
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"columns", (PyCFunction)(void (*)(void))columns, METH_FASTCALL,
+     "columns(records, names) -> one list per name of the records' values (records: dicts)."},
     {"read", (PyCFunction)(void (*)(void))read_record, METH_FASTCALL,
      "read(plan, error, data, pos, end) -> (record, pos): the record encoded at data[pos] (see "
      "the plan built by streams.avro_codegen.build_read_plan)."},

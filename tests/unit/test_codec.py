@@ -219,6 +219,17 @@ def test_native_reader_reads_what_the_python_reader_reads(
     assert seen.get("data", 0) > 100 and seen.get("utf8", 0) > 10, seen
 
 
+def test_native_columns_transpose_like_python() -> None:
+    from streams.decoder import _columns, _python_columns
+
+    records = [{"a": i, "b": str(i), "c": None} for i in range(5)]
+    names = ("c", "a", "b")
+    assert _columns(records, names) == _python_columns(records, names)
+    assert _columns([], names) == [[], [], []]
+    with pytest.raises(KeyError):
+        _columns([{"a": 1}], ("a", "b"))
+
+
 def test_native_reader_rejects_varints_beyond_64_bits() -> None:
     plan_schema = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "long"}]}
     eleven = b"\x80" * 10 + b"\x01"
