@@ -279,7 +279,9 @@ class ToxicityStage:
             tracks = cols.get("track") or [None] * n
             todo_tracks = [tracks[i] for i in todo]
             canaries = todo_tracks.count("canary")
-            mask, w = self.sampler.choose([ids[i] for i in todo], todo_tracks)
+            mask, w = self.sampler.choose(
+                [ids[i] for i in todo], todo_tracks, lag=self.lag() if self.lag else 0
+            )
             keep = np.flatnonzero(mask).tolist()
             todo = [todo[j] for j in keep]
             todo_weights = w[keep].tolist()
@@ -828,6 +830,8 @@ class BatchMonitor:
             )
         columns: dict[str, list[Any]] = {}
         alerts: list[Any] = []
+        # the lag behind this batch, known before its stages run (the toxicity sampler)
+        self._update_lag(positions)
         if decoded.good_index:
             good = [positions[i] for i in decoded.good_index]
             decoded.kafka_partitions = [p[1] for p in good]
@@ -848,7 +852,6 @@ class BatchMonitor:
             self.metrics.late_events = int(self.judge.late_events)
         if self.observer is not None:
             self.observer("batch", self.metrics.last_batch_s)
-        self._update_lag(positions)
         self._commit()
         return len(records)
 

@@ -63,9 +63,10 @@ SamplingMode = Literal["auto", "always", "ratio"]
 #: included (the rest absorbs bursts without building lag, which is alert latency).
 TARGET_BUSY = 0.7
 
-#: ``auto`` before any cost is measured: a larger batch scores about this many answers (a
-#: worker that starts behind a backlog must not score a whole first batch of 10,000 answers,
-#: ~5 s on a CPU, to learn that it cannot).
+#: ``auto`` before any cost is measured, behind a backlog (more records wait than the
+#: batch holds): a larger batch scores about this many answers. A worker that starts behind
+#: must not score a whole first batch of 10,000 answers, ~5 s on a CPU, to learn that it
+#: cannot; one that starts with a small backlog scores everything as usual.
 COLD_START_ANSWERS = 256
 
 
@@ -224,9 +225,13 @@ class ToxicitySampler:
         return lo
 
     def choose(
-        self, event_ids: Sequence[str], tracks: Sequence[str | None]
+        self, event_ids: Sequence[str], tracks: Sequence[str | None], *, lag: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
         """Which events of a batch to score, and the weight of each scored one.
+
+        ``lag`` is the number of records waiting behind this batch (``auto``: with more of
+        them than the batch holds and no cost measured yet, a large batch is probed with
+        about ``COLD_START_ANSWERS`` answers instead of being scored whole).
 
         Returns
         -------
@@ -237,7 +242,8 @@ class ToxicitySampler:
         n = len(event_ids)
         if len(tracks) != n:
             raise ValueError(f"{n} event ids but {len(tracks)} tracks")
-        if self.mode == "auto" and self.score_cost_s is None and n > COLD_START_ANSWERS:
+        cold = self.mode == "auto" and self.score_cost_s is None
+        if cold and n > COLD_START_ANSWERS and lag >= n:
             self.k = min(self.max_k, max(self.k, -(-n // COLD_START_ANSWERS)))
         canary = np.fromiter((t == "canary" for t in tracks), dtype=bool, count=n)
         k = np.where(canary, min(self.k, self.canary_k), self.k).astype(np.int64)

@@ -305,18 +305,21 @@ def test_auto_sampling_samples_when_behind_and_recovers() -> None:
 def test_auto_sampling_starts_with_a_probe_not_a_whole_batch() -> None:
     # A worker that starts behind a backlog gets a first batch of 10,000 answers: scoring
     # them all (~5 s on a CPU) only to learn that it cannot keep up was half of a benchmark
-    # run. Before any cost is measured, a large batch scores about COLD_START_ANSWERS.
+    # run. Before any cost is measured, a large batch with more records waiting behind it
+    # scores about COLD_START_ANSWERS.
     s = ToxicitySampler("auto")
     ids = [f"e{i}" for i in range(10_000)]
-    mask, w = s.choose(ids, ["stable"] * 10_000)
+    mask, w = s.choose(ids, ["stable"] * 10_000, lag=90_000)
     assert s.k == 40 and 150 < int(mask.sum()) < 350 and set(w[mask].tolist()) == {40.0}
-    small = ToxicitySampler("auto")  # a quiet start: every answer of a small batch
-    assert bool(small.choose(ids[:100], ["stable"] * 100)[0].all()) and small.k == 1
+    # a start with what one batch holds (a demo, a quiet service): every answer is scored
+    for n, lag in ((100, 0), (3_000, 500), (10_000, 9_999)):
+        quiet = ToxicitySampler("auto")
+        assert bool(quiet.choose(ids[:n], ["stable"] * n, lag=lag)[0].all()) and quiet.k == 1
     s.observe(scored=250, score_s=0.25, rows=10_000, other_s=0.5, lag=0, interval_s=1.0)
-    s.choose(ids, ["stable"] * 10_000)
+    s.choose(ids, ["stable"] * 10_000, lag=90_000)
     assert s.k == 20  # measured from now on: no probe once a cost is known
     always = ToxicitySampler("always")
-    assert bool(always.choose(ids, ["stable"] * 10_000)[0].all())
+    assert bool(always.choose(ids, ["stable"] * 10_000, lag=90_000)[0].all())
 
 
 def test_auto_sampling_counts_seconds_of_work_in_the_lag_not_only_records() -> None:
