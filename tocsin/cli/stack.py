@@ -257,7 +257,10 @@ def register(app: typer.Typer) -> None:
         rate: float = typer.Option(500.0, "--rate", min=1.0, help="Events per second."),
         seed: int = typer.Option(7, "--seed", help="Seed of the traffic generator."),
         duration: float = typer.Option(
-            0.0, "--duration", min=0.0, help="Stop after this many seconds (0 = until Ctrl-C)."
+            0.0,
+            "--duration",
+            min=0.0,
+            help="Stop after this many seconds of traffic (0 = until Ctrl-C).",
         ),
         refresh: float = typer.Option(2.0, "--refresh", min=0.2, help="Seconds between views."),
         incident_after: float = typer.Option(

@@ -221,7 +221,7 @@ def run_demo(
     headless: bool = False,
     report: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the demo until Ctrl-C or ``duration`` seconds; always stops the stack.
+    """Run the demo until Ctrl-C or ``duration`` seconds of traffic; always stops the stack.
 
     After ``incident_after_s`` seconds (None = never) the canary of
     :data:`INCIDENT_SERVICE` degrades: more errors, slower, toxic answers. tocsin pages,
@@ -296,11 +296,14 @@ def run_demo(
         watcher.start()
         agent.start()
         traffic.start()
+        # `duration` counts from the first event sent, not from the stack's start-up (a few
+        # seconds on a small machine, which left a short demo no time to show anything)
+        traffic_started = time.monotonic()
         live = None if headless else Live(console=console, refresh_per_second=4, transient=False)
         if live is not None:
             live.start()
         try:
-            while not duration or time.monotonic() - started < duration:
+            while not duration or time.monotonic() - traffic_started < duration:
                 note = ""
                 rows: list[tuple[Any, ...]] = []
                 totals: tuple[Any, ...] | None = None
