@@ -144,7 +144,7 @@ class PiiRedactionStage:
     (both texts) and ``response_pii_count`` (the response alone: a leak, for the SLOs).
 
     Wraps a ``detectors.pii.PiiDetector`` (anything with ``redact_batch(texts)`` returning
-    ``.texts``, ``.types`` and ``.counts``). With ``redact=False`` (``pii.store_raw``) the
+    ``.texts`` and ``.counts``, one ``{type: count}`` per text). With ``redact=False`` (``pii.store_raw``) the
     text is kept as sent and only the verdict columns are filled.
 
     >>> from types import SimpleNamespace
@@ -172,7 +172,7 @@ class PiiRedactionStage:
     def process(self, batch: Any) -> Any:
         """Redact one decoded batch (columns are replaced, rows keep their order)."""
         cols = batch.columns
-        types: list[set[str]] | None = None
+        types: list[list[str]] | None = None
         counts: list[int] | None = None
         for name in ("prompt", "response"):
             values = cols.get(name)
@@ -183,18 +183,21 @@ class PiiRedactionStage:
                 cols[name] = [
                     None if v is None else t for v, t in zip(values, result.texts, strict=True)
                 ]
+            # most texts have no finding: an empty dict, nothing to add up or sort
+            found = [sum(c.values()) if c else 0 for c in result.counts]
             if name == "response":
-                cols["response_pii_count"] = [min(sum(c.values()), 65535) for c in result.counts]
+                cols["response_pii_count"] = [min(c, 65535) if c else 0 for c in found]
             if types is None or counts is None:
-                types = [set(t) for t in result.types]
-                counts = [sum(c.values()) for c in result.counts]
+                types = [sorted(c) if c else [] for c in result.counts]
+                counts = found
             else:
-                for i, (t, c) in enumerate(zip(result.types, result.counts, strict=True)):
-                    types[i].update(t)
-                    counts[i] += sum(c.values())
+                for i, c in enumerate(result.counts):
+                    if c:
+                        types[i] = sorted(set(types[i]).union(c))
+                        counts[i] += found[i]
         if types is not None and counts is not None:
-            cols["pii_types"] = [sorted(t) for t in types]
-            cols["pii_count"] = [min(c, 65535) for c in counts]  # UInt16 column
+            cols["pii_types"] = types
+            cols["pii_count"] = [min(c, 65535) if c else 0 for c in counts]  # UInt16 column
         return batch
 
 

@@ -358,8 +358,15 @@ class PiiDetector:
         [[], [Finding(type='IP_ADDRESS', start=0, end=8, score=0.85)]]
         """
         if self._ner is None or not self.enabled:
-            analyze = self.analyze
-            return [analyze(t) for t in texts]
+            if not self.enabled:
+                return [self.analyze(t) for t in texts]
+            # analyze() inlined: the worker calls this for every prompt and answer
+            one, cap, out = self._analyze_one, self.max_chars, []
+            for t in texts:
+                if type(t) is not str and not isinstance(t, str):
+                    self.analyze(t)  # raises the TypeError that says what to do
+                out.append(one(t if len(t) <= cap else t[:cap], []) if t else [])
+            return out
         for t in texts:
             if not isinstance(t, str):
                 self.analyze(t)  # raises the TypeError that says what to do
@@ -375,22 +382,22 @@ class PiiDetector:
         >>> b.texts, b.counts, b.types
         (['<EMAIL_ADDRESS>', 'none'], [{'EMAIL_ADDRESS': 1}, {}], [['EMAIL_ADDRESS'], []])
         """
+        if not self.enabled:
+            return BatchRedaction(
+                list(texts), [[] for _ in texts], [{} for _ in texts], [False] * len(texts)
+            )
+        findings = self.analyze_batch(texts)
+        # _redacted() inlined, without a RedactionResult per text
+        cap, mode, key = self.max_chars, self.mode, self._key
         out_texts: list[str] = []
-        out_findings: list[list[Finding]] = []
         out_counts: list[dict[str, int]] = []
         out_truncated: list[bool] = []
-        if self.enabled:
-            results = [
-                self._redacted(t, f) for t, f in zip(texts, self.analyze_batch(texts), strict=True)
-            ]
-        else:
-            results = [RedactionResult(t, [], False) for t in texts]
-        for r in results:
-            out_texts.append(r.text)
-            out_findings.append(r.findings)
-            out_counts.append(count_types(r.findings))
-            out_truncated.append(r.truncated)
-        return BatchRedaction(out_texts, out_findings, out_counts, out_truncated)
+        for t, found in zip(texts, findings, strict=True):
+            truncated = len(t) > cap
+            out_texts.append(redact_text(t[:cap] if truncated else t, found, mode, key))
+            out_counts.append(count_types(found) if found else {})
+            out_truncated.append(truncated)
+        return BatchRedaction(out_texts, findings, out_counts, out_truncated)
 
     def __repr__(self) -> str:
         return (
