@@ -254,6 +254,14 @@ class ToxicityStage:
         self._last_score_s = 0.0
         self._last_rows = 0
 
+    def _score(self, rows: list[int], responses: list[Any], scores: list[float | None]) -> None:
+        for start in range(0, len(rows), self.batch_size):
+            chunk = rows[start : start + self.batch_size]
+            texts = [responses[i] for i in chunk]
+            values = self.scorer.score_batch(texts, chunk_chars=self.chunk_chars)["toxicity"]
+            for i, value in zip(chunk, np.asarray(values, dtype=np.float64).tolist(), strict=True):
+                scores[i] = value
+
     @property
     def sampling_ratio(self) -> float:
         """Share of (non-canary) answers scored now."""
@@ -277,6 +285,7 @@ class ToxicityStage:
         todo = [i for i, text in enumerate(responses) if text]
         todo_weights = [1.0] * len(todo)
         scorable, canaries = len(todo), 0
+        rest: list[int] = []
         if self.sampler is not None and todo:
             ids = cols.get("event_id") or [str(i) for i in range(n)]
             tracks = cols.get("track") or [None] * n
@@ -286,15 +295,20 @@ class ToxicityStage:
                 [ids[i] for i in todo], todo_tracks, lag=self.lag() if self.lag else 0
             )
             keep = np.flatnonzero(mask).tolist()
+            if getattr(self.sampler, "probing", False):
+                rest = [todo[j] for j in np.flatnonzero(~mask).tolist()]
             todo = [todo[j] for j in keep]
             todo_weights = w[keep].tolist()
         t0 = time.perf_counter()
-        for start in range(0, len(todo), self.batch_size):
-            rows = todo[start : start + self.batch_size]
-            texts = [responses[i] for i in rows]
-            values = self.scorer.score_batch(texts, chunk_chars=self.chunk_chars)["toxicity"]
-            for i, value in zip(rows, np.asarray(values, dtype=np.float64).tolist(), strict=True):
-                scores[i] = value
+        self._score(todo, responses, scores)
+        if rest and todo:
+            # cold start: the probe measured the cost; a quiet start scores the rest too
+            cost = (time.perf_counter() - t0) / len(todo)
+            if self.sampler.probe_fits(len(rest), cost):
+                self._score(rest, responses, scores)
+                todo = todo + rest
+                todo_weights = [1.0] * len(todo)
+                self.sampler.k = 1
         score_s = time.perf_counter() - t0
         for i, weight in zip(todo, todo_weights, strict=True):
             weights[i] = weight
@@ -833,8 +847,6 @@ class BatchMonitor:
             )
         columns: dict[str, list[Any]] = {}
         alerts: list[Any] = []
-        # the lag behind this batch, known before its stages run (the toxicity sampler)
-        self._update_lag(positions)
         if decoded.good_index:
             good = [positions[i] for i in decoded.good_index]
             decoded.kafka_partitions = [p[1] for p in good]
@@ -855,6 +867,9 @@ class BatchMonitor:
             self.metrics.late_events = int(self.judge.late_events)
         if self.observer is not None:
             self.observer("batch", self.metrics.last_batch_s)
+        # After the work: what arrived meanwhile (measured right after the consume, it is
+        # ~0 however far behind the worker falls, and the toxicity sampler never samples).
+        self._update_lag(positions)
         self._commit()
         return len(records)
 
