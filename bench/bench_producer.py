@@ -342,6 +342,12 @@ def main() -> int:
         "tocsin EventDecoder.decode_batch (checks + columns)",
         per_batch * len(batches) / len(values),
     )
+    python_decoder = EventDecoder(LocalSchemaResolver(), native=False)
+    add(
+        "decode",
+        "tocsin EventDecoder.decode_batch, pure-Python reader (no C compiler)",
+        best_cpu_per_event(python_decoder.decode_batch, batches, reps) * len(batches) / len(values),
+    )
     deserialize, deser_name = avro_deserializer()
     if deserialize is not None:
         add("decode", f"baseline: {deser_name}", best_cpu_per_event(deserialize, values, reps))

@@ -120,6 +120,9 @@ class EventDecoder:
     unknown_id_ttl_s : float
         How long an unknown schema id is answered from memory before the resolver is asked
         again (a bogus id in every record must not become a registry request per record).
+    native : bool
+        Read with the C reader when the optional extension is built (False: the generated
+        pure-Python reader, what a machine without a C compiler runs).
 
     Examples
     --------
@@ -140,8 +143,10 @@ class EventDecoder:
         manifest: Manifest | None = None,
         clock: Callable[[], float] = time.time,
         unknown_id_ttl_s: float = 60.0,
+        native: bool = True,
     ) -> None:
         self.resolver = resolver
+        self.native = native
         self.max_message_bytes = max_message_bytes
         self.max_future_ms = max_future_ms
         self._clock = clock
@@ -186,7 +191,7 @@ class EventDecoder:
             writer=writer,
             reader=None if same else self._reader,
             name=name,
-            fast=compile_reader(_strip_logical_types(raw)) if same else None,
+            fast=compile_reader(_strip_logical_types(raw), native=self.native) if same else None,
         )
         self._entries[schema_id] = entry
         return entry
