@@ -167,6 +167,24 @@ def test_compiled_writer_matches_fastavro_on_generated(generated: list[dict[str,
         assert bytes(out) == fastavro_body(rec)
 
 
+def corrupted(data: bytes, rng: random.Random) -> bytes:
+    """``data`` with one to four random corruptions: a byte changed, the tail cut, or random
+    bytes inserted."""
+    body = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        if not body:
+            break
+        op = rng.random()
+        pos = rng.randrange(len(body))
+        if op < 0.6:
+            body[pos] = rng.randrange(256)
+        elif op < 0.8:
+            del body[pos:]
+        else:
+            body[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+    return bytes(body)
+
+
 def test_native_reader_reads_what_the_python_reader_reads(
     generated: list[dict[str, Any]],
 ) -> None:
@@ -195,17 +213,8 @@ def test_native_reader_reads_what_the_python_reader_reads(
     rng = random.Random(7)
     seen: dict[str, int] = {}
     for n in range(4000):
-        body = bytearray(bodies[n % len(bodies)])
-        for _ in range(rng.randint(1, 4)):
-            pos = rng.randrange(len(body))
-            op = rng.random()
-            if op < 0.6:
-                body[pos] = rng.randrange(256)
-            elif op < 0.8:
-                del body[pos:]
-            else:
-                body[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
-        data = b"\x00\x00\x00\x03\xe9" + bytes(body)  # read from an offset, as the decoder does
+        body = corrupted(bodies[n % len(bodies)], rng)
+        data = b"\x00\x00\x00\x03\xe9" + body  # read from an offset, as the decoder does
         outcome = []
         for read in (native, python):
             try:
@@ -270,17 +279,8 @@ def test_fuzzed_bytes_never_escape_as_other_errors(
     assert reader is not None
     outcomes = {"ok": 0, "invalid": 0}
     for n in range(3000):
-        body = bytearray(fastavro_body(generated[n % len(generated)]))
-        for _ in range(rng.randint(1, 4)):
-            op = rng.random()
-            pos = rng.randrange(len(body))
-            if op < 0.6:
-                body[pos] = rng.randrange(256)
-            elif op < 0.8:
-                del body[pos:]
-            else:
-                body[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
-        value = frame(1001, bytes(body))
+        body = corrupted(fastavro_body(generated[n % len(generated)]), rng)
+        value = frame(1001, body)
         try:
             ref = schemaless_reader(io.BytesIO(bytes(body)), PARSED_V1)
             fo = io.BytesIO(bytes(body))
