@@ -285,7 +285,6 @@ class ToxicityStage:
         todo = [i for i, text in enumerate(responses) if text]
         todo_weights = [1.0] * len(todo)
         scorable, canaries = len(todo), 0
-        rest: list[int] = []
         if self.sampler is not None and todo:
             ids = cols.get("event_id") or [str(i) for i in range(n)]
             tracks = cols.get("track") or [None] * n
@@ -295,20 +294,10 @@ class ToxicityStage:
                 [ids[i] for i in todo], todo_tracks, lag=self.lag() if self.lag else 0
             )
             keep = np.flatnonzero(mask).tolist()
-            if getattr(self.sampler, "probing", False):
-                rest = [todo[j] for j in np.flatnonzero(~mask).tolist()]
             todo = [todo[j] for j in keep]
             todo_weights = w[keep].tolist()
         t0 = time.perf_counter()
         self._score(todo, responses, scores)
-        if rest and todo:
-            # cold start: the probe measured the cost; a quiet start scores the rest too
-            cost = (time.perf_counter() - t0) / len(todo)
-            if self.sampler.probe_fits(len(rest), cost):
-                self._score(rest, responses, scores)
-                todo = todo + rest
-                todo_weights = [1.0] * len(todo)
-                self.sampler.k = 1
         score_s = time.perf_counter() - t0
         for i, weight in zip(todo, todo_weights, strict=True):
             weights[i] = weight
@@ -847,6 +836,11 @@ class BatchMonitor:
             )
         columns: dict[str, list[Any]] = {}
         alerts: list[Any] = []
+        if not self.metrics.batches:
+            # The first batch: the backlog behind it, for the toxicity sampler's cold start
+            # (later batches see the lag measured after the previous one: what arrived
+            # while it worked).
+            self._update_lag(positions)
         if decoded.good_index:
             good = [positions[i] for i in decoded.good_index]
             decoded.kafka_partitions = [p[1] for p in good]

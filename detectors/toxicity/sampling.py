@@ -63,10 +63,10 @@ SamplingMode = Literal["auto", "always", "ratio"]
 #: included (the rest absorbs bursts without building lag, which is alert latency).
 TARGET_BUSY = 0.7
 
-#: ``auto`` before any cost is measured: a larger batch is probed with about this many
-#: answers first (:meth:`ToxicitySampler.probe_fits` says whether the rest is scored too). A
-#: worker that starts behind must not score a whole first batch of 10,000 answers, ~5 s on
-#: a CPU, to learn that it cannot: its alerts would be that late.
+#: ``auto`` before any cost is measured, behind a backlog (at least another batch waits):
+#: a larger batch scores about this many answers. A worker that starts behind must not
+#: score a whole first batch of 10,000 answers, ~6 s on a CPU, to learn that it cannot;
+#: one that starts with what one batch holds (a demo, a quiet service) scores everything.
 COLD_START_ANSWERS = 256
 
 
@@ -135,7 +135,6 @@ class ToxicitySampler:
         self._last_lag: int | None = None
         #: ``auto``: the last :meth:`choose` was a cold-start probe (no cost measured yet).
         self.probing = False
-        self._probe_lag = 0
 
     @property
     def ratio(self) -> float:
@@ -227,33 +226,14 @@ class ToxicitySampler:
                 lo = mid + 1
         return lo
 
-    def probe_fits(self, rest: int, cost_s: float) -> bool:
-        """After a cold-start probe that cost ``cost_s`` an answer: may the ``rest`` of the
-        batch's answers be scored too (every answer of the batch with weight 1)?
-
-        Yes when no backlog waits behind the batch (lag under ``behind_records``) and the
-        rest takes at most ``behind_s``: a quiet start (a demo, a new service) scores every
-        answer, a start behind thousands of answers keeps the probe's sample.
-
-        >>> s = ToxicitySampler("auto"); _ = s.choose([f"e{i}" for i in range(1000)], ["stable"] * 1000)
-        >>> s.probing, s.probe_fits(750, 0.0005), s.probe_fits(750, 0.001)
-        (True, True, False)
-        """
-        return (
-            self.probing
-            and self._probe_lag < self.behind_records
-            and rest * cost_s <= self.behind_s
-        )
-
     def choose(
         self, event_ids: Sequence[str], tracks: Sequence[str | None], *, lag: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
         """Which events of a batch to score, and the weight of each scored one.
 
-        ``auto`` with no cost measured yet: a batch of more than ``COLD_START_ANSWERS``
-        answers gets a probe of about that many (``probing`` is then true; see
-        :meth:`probe_fits`). ``lag`` (records waiting after the previous batch) is kept
-        for :meth:`probe_fits`.
+        ``lag``: records waiting behind this batch. ``auto`` with no cost measured yet and
+        at least as many records waiting as the batch holds: a batch of more than
+        ``COLD_START_ANSWERS`` answers is probed with about that many (``probing``).
 
         Returns
         -------
@@ -264,8 +244,8 @@ class ToxicitySampler:
         n = len(event_ids)
         if len(tracks) != n:
             raise ValueError(f"{n} event ids but {len(tracks)} tracks")
-        self.probing = self.mode == "auto" and self.score_cost_s is None and n > COLD_START_ANSWERS
-        self._probe_lag = lag
+        cold = self.mode == "auto" and self.score_cost_s is None
+        self.probing = cold and n > COLD_START_ANSWERS and lag >= n
         if self.probing:
             self.k = min(self.max_k, max(self.k, -(-n // COLD_START_ANSWERS)))
         canary = np.fromiter((t == "canary" for t in tracks), dtype=bool, count=n)

@@ -288,13 +288,17 @@ def test_demo_runs_traffic_and_stops_everything(tmp_path: Path) -> None:
     # end to end: the worker wrote the traffic into ClickHouse (read back from chdb directly)
     r = run_cli(home, "sql", "SELECT count() AS n FROM events_dedup", "-f", "json")
     assert json.loads(r.stdout)[0]["n"] > 0  # (sent is the last frame: traffic ran on)
-    # ... through the default pipeline: every answer scored, no raw PII stored in prompts,
-    # responses or dead letters
+    # ... through the default pipeline: answers scored (toxicity `auto`: all of them while the
+    # worker keeps up, a weighted sample while its warm-up batches fall behind, so the
+    # weights add up to the answers), no raw PII stored in prompts, responses or dead letters
     email = "'[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[a-z]{2,}'"
     r = run_cli(
         home,
         "sql",
-        "SELECT countIf(status = 'ok' AND response != '' AND toxicity IS NULL) AS unscored, "
+        "SELECT countIf(status = 'ok' AND response != '') AS answers, "
+        "sumIf(sample_weight, toxicity IS NOT NULL) AS weighted, "
+        "countIf(toxicity IS NOT NULL AND sample_weight IS NULL) AS unweighted, "
+        "countIf(toxicity IS NULL AND sample_weight IS NOT NULL) AS weight_unscored, "
         "countIf(toxicity IS NOT NULL) AS scored, "
         f"countIf(match(prompt, {email})) AS raw_emails, "
         f"countIf(match(response, {email})) AS raw_response_emails, "
@@ -303,7 +307,8 @@ def test_demo_runs_traffic_and_stops_everything(tmp_path: Path) -> None:
         "json",
     )
     row = json.loads(r.stdout)[0]
-    assert row["unscored"] == 0 and row["scored"] > 0, row
+    assert row["scored"] > 0 and row["unweighted"] == 0 and row["weight_unscored"] == 0, row
+    assert abs(row["weighted"] - row["answers"]) <= 0.25 * row["answers"], row
     assert row["raw_emails"] == 0 and row["raw_response_emails"] == 0 and row["emails"] > 0, row
     r = run_cli(
         home,

@@ -261,6 +261,27 @@ def _monitor(stub: Stub, writer: Writer, **cfg: Any) -> BatchMonitor:
     return mon
 
 
+def test_the_first_batch_knows_the_backlog_behind_it_before_its_stages_run() -> None:
+    # The toxicity sampler's cold start needs the backlog behind the first batch; later
+    # batches use the lag measured after the previous one (what arrived meanwhile).
+    seen: list[int] = []
+
+    class LagProbe:
+        name = "probe"
+
+        def process(self, batch: Any) -> Any:
+            seen.append(mon.metrics.lag)
+            return batch
+
+    stub = Stub([[Msg(b"ok-1", 0), Msg(b"ok-2", 1)], [Msg(b"ok-3", 2)]])
+    mon = _monitor(stub, Writer())
+    mon.pipeline = Pipeline([LagProbe()])
+    mon.step()
+    mon.step()
+    assert seen == [98, 98]  # high watermark 100, last offset 1; then from the first batch
+    assert mon.metrics.lag == 97
+
+
 def test_good_and_bad_are_written_then_committed() -> None:
     stub = Stub([[Msg(b"ok-1", 0), Msg(b"\x07junk", 1), Msg(b"ok-2", 2, 1)]])
     writer = Writer()
