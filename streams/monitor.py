@@ -186,7 +186,7 @@ class PiiRedactionStage:
             # most texts have no finding: an empty dict, nothing to add up or sort
             found = [sum(c.values()) if c else 0 for c in result.counts]
             if name == "response":
-                cols["response_pii_count"] = [min(c, 65535) if c else 0 for c in found]
+                cols["response_pii_count"] = [min(c, 65535) for c in found]
             if types is None or counts is None:
                 types = [sorted(c) if c else [] for c in result.counts]
                 counts = found
@@ -197,7 +197,7 @@ class PiiRedactionStage:
                         counts[i] += found[i]
         if types is not None and counts is not None:
             cols["pii_types"] = types
-            cols["pii_count"] = [min(c, 65535) if c else 0 for c in counts]  # UInt16 column
+            cols["pii_count"] = [min(c, 65535) for c in counts]  # UInt16 column
         return batch
 
 
@@ -254,14 +254,6 @@ class ToxicityStage:
         self._last_score_s = 0.0
         self._last_rows = 0
 
-    def _score(self, rows: list[int], responses: list[Any], scores: list[float | None]) -> None:
-        for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start : start + self.batch_size]
-            texts = [responses[i] for i in chunk]
-            values = self.scorer.score_batch(texts, chunk_chars=self.chunk_chars)["toxicity"]
-            for i, value in zip(chunk, np.asarray(values, dtype=np.float64).tolist(), strict=True):
-                scores[i] = value
-
     @property
     def sampling_ratio(self) -> float:
         """Share of (non-canary) answers scored now."""
@@ -297,7 +289,12 @@ class ToxicityStage:
             todo = [todo[j] for j in keep]
             todo_weights = w[keep].tolist()
         t0 = time.perf_counter()
-        self._score(todo, responses, scores)
+        for start in range(0, len(todo), self.batch_size):
+            rows = todo[start : start + self.batch_size]
+            texts = [responses[i] for i in rows]
+            values = self.scorer.score_batch(texts, chunk_chars=self.chunk_chars)["toxicity"]
+            for i, value in zip(rows, np.asarray(values, dtype=np.float64).tolist(), strict=True):
+                scores[i] = value
         score_s = time.perf_counter() - t0
         for i, weight in zip(todo, todo_weights, strict=True):
             weights[i] = weight

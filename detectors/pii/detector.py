@@ -363,7 +363,7 @@ class PiiDetector:
             # analyze() inlined: the worker calls this for every prompt and answer
             one, cap, out = self._analyze_one, self.max_chars, []
             for t in texts:
-                if type(t) is not str and not isinstance(t, str):
+                if not isinstance(t, str):
                     self.analyze(t)  # raises the TypeError that says what to do
                 out.append(one(t if len(t) <= cap else t[:cap], []) if t else [])
             return out
